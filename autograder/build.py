@@ -1,0 +1,112 @@
+"""`python -m autograder build`: everything derived from the sources, regenerated.
+
+1. ``lectures/*.py`` and ``solutions/<hw>/<hw>.py`` (jupytext percent) -> ``.ipynb``;
+2. ``nbgrader generate_assignment`` for each assignment: ``solutions/`` -> ``assignments/``
+   (and the gradebook database, which holds the hidden tests, rebuilt from ``solutions/``);
+3. the example class under ``examples/submitted/`` (see ``examples/class.json``).
+
+``build --check`` does all of it in a scratch copy and reports any file that differs from the
+committed one, so a test can fail when ``assignments/`` drifts from ``solutions/``.
+"""
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import notebooks
+from .course import available_assignments, nbgrader_config
+from .mutants import load_mutants, submission_with
+
+GENERATED_GLOBS = ("lectures/*.ipynb", "solutions/*/*.ipynb", "assignments/**/*", "examples/submitted/**/*")
+
+
+def convert_sources(root: Path) -> list[Path]:
+    """Text sources -> notebooks. Returns the notebooks that changed."""
+    changed = []
+    sources = sorted(root.glob("lectures/*.py")) + sorted(root.glob("solutions/*/*.py"))
+    for src in sources:
+        if src.name.startswith("_"):
+            continue
+        target = src.with_suffix(".ipynb")
+        if notebooks.write(notebooks.text_to_notebook(src.read_text()), target):
+            changed.append(target)
+    return changed
+
+
+def generate_gradebook(root: Path, assignment: str, release_dir: Path, db_path: Path) -> None:
+    """Run nbgrader generate_assignment: writes the student version and the gradebook entries."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    release_dir = release_dir.resolve()
+    config = nbgrader_config(root, release=str(release_dir), db_path=db_path)
+    coursedir = CourseDirectory(config=config)
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    result = api.generate_assignment(assignment, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('error', '')}\n{result.get('log', '')}")
+
+
+def release(root: Path, db_path: Path | None = None) -> None:
+    """solutions/ -> assignments/ for every assignment, plus the gradebook."""
+    db_path = db_path or root / "gradebook.db"
+    for hw in available_assignments(root):
+        generate_gradebook(root, hw, root / "assignments", db_path)
+        for path in sorted((root / "assignments" / hw).glob("*.ipynb")):
+            notebooks.write(notebooks.normalise(notebooks.read(path)), path)
+
+
+def build_examples(root: Path) -> None:
+    """The example class for the demo, from ``examples/class.json``."""
+    spec_path = root / "examples" / "class.json"
+    if not spec_path.exists():
+        return
+    spec = json.loads(spec_path.read_text())
+    out = root / "examples" / "submitted"
+    if out.exists():
+        shutil.rmtree(out)
+    available = set(available_assignments(root))
+    for student, work in spec["students"].items():
+        for hw, how in work.items():
+            if hw not in available:
+                continue
+            target = out / student / hw / f"{hw}.ipynb"
+            if how["kind"] == "untouched":
+                shutil.copytree(root / "assignments" / hw, target.parent)
+                continue
+            catalogue = {m.name: m for m in load_mutants(root, hw)}
+            chosen = [catalogue[name] for name in how.get("mutants", [])]
+            notebooks.write(submission_with(root, hw, chosen), target)
+
+
+def build(root: Path, db_path: Path | None = None) -> None:
+    convert_sources(root)
+    release(root, db_path)
+    build_examples(root)
+
+
+def _generated_files(root: Path) -> set[str]:
+    files = set()
+    for pattern in GENERATED_GLOBS:
+        files.update(str(p.relative_to(root)) for p in root.glob(pattern) if p.is_file())
+    return {f for f in files if "__pycache__" not in f and ".ipynb_checkpoints" not in f}
+
+
+def check(root: Path) -> list[str]:
+    """Build in a scratch copy; return the generated files that differ from the committed ones."""
+    with tempfile.TemporaryDirectory(prefix="course-build-check-") as tmp:
+        scratch = Path(tmp) / "course"
+        shutil.copytree(root, scratch, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "demo_output", "grading_output", "data", "*.db", "__pycache__", ".pytest_cache"))
+        for rel in _generated_files(scratch):
+            (scratch / rel).unlink()
+        build(scratch, db_path=Path(tmp) / "gradebook.db")
+        fresh, committed = _generated_files(scratch), _generated_files(root)
+        drift = sorted(f"missing (build makes it): {f}" for f in fresh - committed)
+        drift += sorted(f"stale (build no longer makes it): {f}" for f in committed - fresh)
+        drift += sorted(f"differs: {f}" for f in fresh & committed
+                        if not filecmp.cmp(scratch / f, root / f, shallow=False))
+        return drift

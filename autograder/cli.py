@@ -1,0 +1,107 @@
+"""Command line: python -m autograder build | grade | check | demo."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .course import CELL_TIMEOUT_S, course_root
+
+
+def cmd_build(args) -> int:
+    from . import build
+    root = course_root()
+    if args.check:
+        drift = build.check(root)
+        if drift:
+            print("assignments/ (or another generated file) drifted from its source; run "
+                  "`python -m autograder build` and commit:", file=sys.stderr)
+            for line in drift:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        print("build check: every generated file matches its source.")
+        return 0
+    t0 = time.perf_counter()
+    build.build(root)
+    print(f"built lectures, solutions, assignments, gradebook and examples in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from .grade import GradingError, grade, gradebook_table
+    try:
+        results = grade(course_root(), Path(args.submitted), Path(args.out), args.assignment, args.jobs,
+                        args.timeout, args.cell_timeout, progress=not args.quiet)
+    except GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(gradebook_table(results))
+    print(f"\n{len(results)} submission(s) graded -> {args.out}/grades.csv, scores.csv, feedback/")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .selfcheck import run_check
+    return run_check(Path(args.notebook))
+
+
+def cmd_demo(args) -> int:
+    from . import build
+    from .grade import GradingError, grade, gradebook_table
+    root = course_root()
+    print("== build: solutions/ -> assignments/, gradebook, example class")
+    build.build(root)
+    out = Path(args.out)
+    print(f"== grade the example class in examples/submitted/ -> {out}/")
+    try:
+        results = grade(root, root / "examples" / "submitted", out, jobs=args.jobs)
+    except GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n== gradebook\n")
+    print(gradebook_table(results))
+    print(f"\nwrote {out}/grades.csv, {out}/scores.csv and {out}/feedback/<student>/<assignment>/*.html")
+    return 0
+
+
+def _venv_on_path() -> None:
+    """nbgrader shells out to `alembic` and jupyter finds kernels via PATH: make sure this
+    interpreter's scripts are found even when the virtual environment is not activated."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _venv_on_path()
+    parser = argparse.ArgumentParser(prog="python -m autograder",
+                                     description="Build, self-check and grade the course's nbgrader assignments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="regenerate notebooks, assignments/, the gradebook and the example class")
+    p.add_argument("--check", action="store_true", help="only report generated files that drifted from their sources")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("grade", help="grade SUBMITTED/<student_id>/<assignment>/<notebook>.ipynb")
+    p.add_argument("submitted")
+    p.add_argument("--out", required=True, help="writes grades.csv, scores.csv and feedback/ here")
+    p.add_argument("--assignment", help="grade only this assignment")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--timeout", type=float, default=600, help="whole-notebook time limit in seconds (default 600)")
+    p.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S, help=f"per-cell limit (default {CELL_TIMEOUT_S})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("check", help="self-check a notebook: run it and report the visible tests")
+    p.add_argument("notebook")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="build, grade the bundled example class, print the gradebook")
+    p.add_argument("--out", default="demo_output")
+    p.add_argument("--jobs", type=int, default=2)
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)

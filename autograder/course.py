@@ -1,0 +1,66 @@
+"""Where the course lives and how nbgrader is configured for it.
+
+One place builds the nbgrader configuration, so `build`, `grade` and the repository's
+`nbgrader_config.py` (used by JupyterLab's formgrader) cannot disagree.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from traitlets.config import Config
+
+ASSIGNMENTS = ("hw1_embeddings", "hw2_attention", "hw3_transformer", "hw4_speaker_id")
+COURSE_ID = "attention-course"
+
+# Text sources of notebooks (jupytext percent format) sit beside the generated .ipynb; nbgrader
+# must never copy them into a release or an autograded folder.
+NBGRADER_IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+
+# Per-cell time limit while grading (nbgrader's default is 30 s).
+CELL_TIMEOUT_S = 60
+
+
+def course_root() -> Path:
+    """The repository root: $COURSE_ROOT, else the folder above this package."""
+    env = os.environ.get("COURSE_ROOT")
+    root = Path(env) if env else Path(__file__).resolve().parent.parent
+    if not (root / "solutions").is_dir():
+        raise SystemExit(f"course root {root} has no solutions/ folder; set COURSE_ROOT to the course kit checkout")
+    return root
+
+
+def available_assignments(root: Path) -> list[str]:
+    """Assignments (in course order) that have a solution notebook under ``root/solutions``."""
+    return [a for a in ASSIGNMENTS if (root / "solutions" / a / f"{a}.ipynb").exists()]
+
+
+def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "assignments",
+                    db_path: Path | None = None, cell_timeout: int = CELL_TIMEOUT_S) -> Config:
+    """nbgrader configuration for a course tree rooted at ``root``."""
+    c = Config()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.source_directory = source
+    c.CourseDirectory.release_directory = release
+    c.CourseDirectory.ignore = list(NBGRADER_IGNORE)
+    c.CourseDirectory.db_url = f"sqlite:///{db_path or (root / 'gradebook.db')}"
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+    c.Execute.timeout = cell_timeout
+    # A student could tag a test cell `skip-execution` to have it skipped (and scored full).
+    # Tags are also stripped from submissions before grading; this is the second line of defence.
+    c.Execute.skip_cells_with_tag = "autograder-never-skip-7f3a"
+    # Test cells deleted by a student are put back and graded.
+    c.OverwriteCells.add_missing_cells = True
+    c.Autograde.create_student = True
+    # Feedback: remove hidden tests, and reduce test-cell tracebacks to the failure message
+    # (a traceback prints the hidden lines around the failing one).
+    c.GenerateFeedback.preprocessors = [
+        "nbgrader.preprocessors.GetGrades",
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "autograder.feedback.ShortenTestTracebacks",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    c.ClearHiddenTests.enforce_metadata = False
+    return c

@@ -1,0 +1,50 @@
+"""Feedback that tells the student what went wrong without showing hidden test code."""
+from __future__ import annotations
+
+import html
+import re
+
+from nbconvert.preprocessors import Preprocessor
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def is_test_cell(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+class ShortenTestTracebacks(Preprocessor):
+    """Replace each test cell's traceback by its last line (``CheckFailure: expected ...``).
+
+    The full traceback of a failing hidden test shows the hidden source lines around the
+    failure; the check helpers' messages already say what was expected and what was received.
+    """
+
+    enabled = True  # nbconvert preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and is_test_cell(cell):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["traceback"] = [f"{out.get('ename', 'Error')}: {_ANSI.sub('', str(out.get('evalue', '')))}"]
+        return cell, resources
+
+
+def problem_page(student_id: str, assignment: str, notebook: str, problem: str, max_score: float) -> str:
+    """A stand-alone feedback page for a submission the grader could not run."""
+    esc = html.escape
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Feedback: {esc(assignment)} / {esc(notebook)}</title>
+<style>body{{font-family:sans-serif;max-width:50em;margin:2em auto}} .box{{border:1px solid #c33;padding:1em;background:#fee}}</style>
+</head><body>
+<h1>{esc(assignment)}: {esc(notebook)}.ipynb</h1>
+<p>Student: <b>{esc(student_id)}</b></p>
+<p>Score: <b>0 / {max_score:g}</b></p>
+<div class="box"><h2>Your submission could not be graded normally</h2>
+<pre>{esc(problem)}</pre></div>
+<p>Fix the problem above and resubmit, or contact your instructor.
+You can check your notebook yourself before submitting with
+<code>python -m autograder check {esc(notebook)}.ipynb</code>.</p>
+</body></html>
+"""

@@ -1,0 +1,282 @@
+"""`python -m autograder grade SUBMITTED --out OUT`: grade a class, never losing a student.
+
+For each ``SUBMITTED/<student_id>/<assignment>/`` this
+1. finds the notebooks (a single misnamed notebook is accepted and renamed, with a note),
+   reads them (invalid JSON is a graded zero, with feedback saying so) and strips cell tags
+   (``skip-execution`` would skip a test cell and score it full);
+2. grades it with nbgrader in a private work folder, in a subprocess with a whole-notebook
+   time limit (see :mod:`autograder.worker`), several at a time with ``--jobs``;
+3. writes ``OUT/grades.csv``, ``OUT/scores.csv`` and ``OUT/feedback/<sid>/<hw>/<nb>.html``.
+
+The gradebook holding the hidden tests is rebuilt from ``solutions/`` at the start of each run.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
+
+from . import feedback
+from .course import CELL_TIMEOUT_S, available_assignments
+from .build import generate_gradebook
+
+DEFAULT_TIMEOUT_S = 600
+
+
+class GradingError(Exception):
+    """The grader itself cannot do its job (not: a submission is broken)."""
+
+
+@dataclass
+class AnswerKey:
+    """What an assignment's gradebook expects: notebooks and their graded cells, in order."""
+    assignment: str
+    db_path: Path
+    cells: dict[str, list[tuple[str, float]]]   # notebook -> [(grade_id, max_score)]
+
+    @property
+    def max_score(self) -> float:
+        return sum(p for cells in self.cells.values() for _, p in cells)
+
+
+@dataclass
+class Result:
+    student_id: str
+    assignment: str
+    scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)  # nb -> gid -> (score, max)
+    notes: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)  # nb -> why it got no normal grading
+    seconds: float = 0.0
+
+    def total(self) -> tuple[float, float]:
+        s = sum(v[0] for cells in self.scores.values() for v in cells.values())
+        m = sum(v[1] for cells in self.scores.values() for v in cells.values())
+        return s, m
+
+
+# ----------------------------------------------------------------------------- answer keys
+def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
+    scratch.mkdir(parents=True, exist_ok=True)
+    db = scratch / f"{assignment}.db"
+    try:
+        generate_gradebook(root, assignment, scratch / "release", db)
+    except RuntimeError as exc:
+        raise GradingError(str(exc)) from exc
+    solution = nbformat.read(str(root / "solutions" / assignment / f"{assignment}.ipynb"), as_version=4)
+    cells = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)))
+             for c in solution.cells
+             if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+    return AnswerKey(assignment, db, {assignment: cells})
+
+
+# ----------------------------------------------------------------------------- one submission
+def _zero(key: AnswerKey, result: Result, notebook: str) -> None:
+    result.scores[notebook] = {gid: (0.0, pts) for gid, pts in key.cells[notebook]}
+
+
+def prepare(key: AnswerKey, student: str, folder: Path, workdir: Path) -> Result:
+    """Copy readable notebooks into ``workdir`` (nbgrader layout); record problems."""
+    result = Result(student, key.assignment)
+    target = workdir / "submitted" / student / key.assignment
+    target.mkdir(parents=True)
+    (workdir / "source" / key.assignment).mkdir(parents=True)
+    shutil.copy(key.db_path, workdir / "gradebook.db")
+
+    found = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    expected = list(key.cells)
+    unmatched = [p for p in found if p.stem not in expected]
+    for name in expected:
+        path = folder / f"{name}.ipynb"
+        if not path.exists():
+            if len(unmatched) == 1 and sum(not (folder / f"{n}.ipynb").exists() for n in expected) == 1:
+                path = unmatched.pop()
+                result.notes.append(f"Your notebook was named '{path.name}'; it was graded as '{name}.ipynb'.")
+            else:
+                others = ", ".join(p.name for p in found) or "no notebooks at all"
+                result.problems[name] = (f"No notebook named {name}.ipynb was submitted "
+                                         f"(the folder has: {others}).")
+                continue
+        try:
+            nb = nbformat.read(str(path), as_version=4)
+        except Exception as exc:  # invalid JSON, not a notebook, unreadable
+            result.problems[name] = (f"{path.name} could not be read as a Jupyter notebook: "
+                                     f"{type(exc).__name__}: {str(exc)[:500]}")
+            continue
+        for cell in nb.cells:
+            cell.get("metadata", {}).pop("tags", None)
+        nbformat.write(nb, str(target / f"{name}.ipynb"))
+    return result
+
+
+def _run_worker(workdir: Path, key: AnswerKey, student: str, timeout: float, cell_timeout: int,
+                env: dict) -> tuple[int | None, str]:
+    """Run the worker in its own process group; kill the whole group on timeout."""
+    cmd = [sys.executable, "-m", "autograder.worker", str(workdir), key.assignment, student, str(cell_timeout)]
+    with open(workdir / "worker.log", "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None, f"Grading was stopped after {timeout:g} s (the whole-notebook time limit)."
+        finally:
+            try:  # the kernel and anything the student started go too
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return proc.returncode, ""
+
+
+def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Path,
+              timeout: float, cell_timeout: int, env: dict) -> Result:
+    t0 = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{student}-{key.assignment}-", dir=scratch))
+    result = prepare(key, student, folder, workdir)
+    runnable = [nb for nb in key.cells if nb not in result.problems]
+    if runnable:
+        rc, why = _run_worker(workdir, key, student, timeout, cell_timeout, env)
+        report = {}
+        if (workdir / "result.json").exists():
+            report = json.loads((workdir / "result.json").read_text())
+        if rc == 0 and "scores" in report:
+            for nb in runnable:
+                cells = report["scores"].get(nb, {})
+                result.scores[nb] = {gid: tuple(cells.get(gid, (0.0, pts))) for gid, pts in key.cells[nb]}
+                html = workdir / "feedback" / student / key.assignment / f"{nb}.html"
+                if html.exists():
+                    _write_feedback(out, result, nb, html.read_text())
+                else:
+                    result.problems[nb] = "The grader could not produce feedback for this notebook."
+        else:
+            if not why:
+                err = report.get("steps", {}).get("autograde", {}).get("error", "")
+                log_tail = (workdir / "worker.log").read_text(errors="replace")[-1500:]
+                why = ("Your notebook could not be run to the end by the grader (for example: the "
+                       "kernel died, ran out of memory, or the notebook exited Python).\n\n"
+                       + _last_line(err or log_tail))
+            for nb in runnable:
+                result.problems[nb] = why
+    for nb in key.cells:
+        if nb in result.problems:
+            _zero(key, result, nb)
+            _write_feedback(out, result, nb, None)
+    shutil.rmtree(workdir, ignore_errors=True)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def _write_feedback(out: Path, result: Result, notebook: str, html: str | None) -> None:
+    path = out / "feedback" / result.student_id / result.assignment / f"{notebook}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if html is None:
+        max_score = sum(m for _, m in result.scores.get(notebook, {}).values())
+        html = feedback.problem_page(result.student_id, result.assignment, notebook,
+                                     result.problems[notebook], max_score)
+    if result.notes:
+        banner = "".join(f"<p>{feedback.html.escape(n)}</p>" for n in result.notes)
+        html = html.replace("<body>", f'<body><div style="border:1px solid #c90;background:#ffd;'
+                                      f'padding:.5em;margin:1em">{banner}</div>', 1)
+    path.write_text(html)
+
+
+# ----------------------------------------------------------------------------- a class
+def discover(submitted: Path, assignments: list[str]) -> list[tuple[str, str, Path]]:
+    jobs = []
+    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for hw_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if hw_dir.name in assignments:
+                jobs.append((student_dir.name, hw_dir.name, hw_dir))
+            else:
+                print(f"warning: skipping {hw_dir}: '{hw_dir.name}' is not an assignment of this course "
+                      f"({', '.join(assignments)})", file=sys.stderr)
+    return jobs
+
+
+def grading_env(jobs: int) -> dict:
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", MPLBACKEND="Agg",
+               PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+    return env
+
+
+def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None, jobs: int = 1,
+          timeout: float = DEFAULT_TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
+          progress: bool = True) -> list[Result]:
+    if not submitted.is_dir():
+        raise GradingError(f"submitted folder {submitted} does not exist (expected SUBMITTED/<student_id>/<assignment>/<notebook>.ipynb)")
+    known = available_assignments(root)
+    if assignment is not None and assignment not in known:
+        raise GradingError(f"unknown assignment '{assignment}'; this course has: {', '.join(known)}")
+    todo = discover(submitted, [assignment] if assignment else known)
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
+        scratch = Path(tmp)
+        keys = {hw: build_answer_key(root, hw, scratch / f"key-{hw}")
+                for hw in sorted({hw for _, hw, _ in todo})}
+        env = grading_env(jobs)
+        bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(grade_one, keys[hw], sid, folder, scratch, out, timeout, cell_timeout, env)
+                       for sid, hw, folder in todo]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                bar.set_postfix_str(f"{results[-1].student_id}/{results[-1].assignment}")
+                bar.update()
+        bar.close()
+    results.sort(key=lambda r: (r.student_id, r.assignment))
+    write_csvs(out, results)
+    return results
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def write_csvs(out: Path, results: list[Result]) -> None:
+    with open(out / "grades.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "assignment", "score", "max_score"])
+        for r in results:
+            s, m = r.total()
+            w.writerow([r.student_id, r.assignment, _num(s), _num(m)])
+    with open(out / "scores.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "assignment", "notebook", "grade_id", "score", "max_score"])
+        for r in results:
+            for nb, cells in r.scores.items():
+                for gid, (s, m) in cells.items():
+                    w.writerow([r.student_id, r.assignment, nb, gid, _num(s), _num(m)])
+
+
+def gradebook_table(results: list[Result]) -> str:
+    rows = [("student", "assignment", "score", "max", "%", "notes")]
+    for r in results:
+        s, m = r.total()
+        note = "; ".join(list(r.problems.values()) + r.notes).replace("\n", " ")
+        rows.append((r.student_id, r.assignment, _num(s), _num(m), f"{100 * s / m:.0f}" if m else "-",
+                     note[:70] + ("..." if len(note) > 70 else "")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""Notebook files: text sources -> clean .ipynb, and student versions made from solutions.
+
+Notebooks are authored as jupytext percent-format ``.py`` files (they review as text; the
+nbgrader metadata sits in each cell header). The ``.ipynb`` files are generated from them with
+deterministic cell ids and no outputs, so a rebuild gives byte-identical files and drift shows.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbformat import NotebookNode
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+_JUPYTEXT_CELL_KEYS = {"lines_to_next_cell", "lines_to_end_of_cell_marker", "cell_marker", "title"}
+_SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n?",
+                             re.MULTILINE | re.DOTALL)
+
+
+def text_to_notebook(text: str) -> NotebookNode:
+    """Parse a percent-format source into a normalised notebook."""
+    return normalise(jupytext.reads(text, fmt="py:percent"))
+
+
+def normalise(nb: NotebookNode) -> NotebookNode:
+    """Deterministic ids, no outputs or execution counts, minimal metadata."""
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nb.metadata = NotebookNode({"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}})
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        for key in _JUPYTEXT_CELL_KEYS:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        base = grade_id or hashlib.sha1((cell.cell_type + cell.source).encode()).hexdigest()[:10]
+        base = re.sub(r"[^A-Za-z0-9_-]", "-", base)[:60]
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        cell.id = base if n == 0 else f"{base}-{n}"
+    return nb
+
+
+def dumps(nb: NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def read(path: Path) -> NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def write(nb: NotebookNode, path: Path) -> bool:
+    """Write ``nb``; return True when the file changed."""
+    text = dumps(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+def grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def is_solution_cell(cell) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def fill_in(solution_source: str) -> str:
+    """A solution cell's source as a student who solved it would submit it (markers removed)."""
+    return _SOLUTION_BLOCK.sub(lambda m: m.group(1), solution_source)
+
+
+def student_submission(release: NotebookNode, solution: NotebookNode,
+                       replacements: dict[str, str] | None = None) -> NotebookNode:
+    """The released notebook with every solution cell filled in from ``solution``.
+
+    ``replacements`` maps a solution cell's grade_id to the source to put there instead
+    (a mutant: a typical mistake or an alternative correct implementation).
+    """
+    replacements = dict(replacements or {})
+    solved = {grade_id(c): c.source for c in solution.cells if is_solution_cell(c)}
+    nb = nbformat.from_dict(release)
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if not is_solution_cell(cell) or gid is None:
+            continue
+        if gid in replacements:
+            cell.source = replacements.pop(gid)
+        elif gid in solved:
+            cell.source = fill_in(solved[gid])
+    if replacements:
+        raise KeyError(f"no solution cell with grade_id {sorted(replacements)} in the notebook")
+    return nb

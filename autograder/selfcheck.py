@@ -1,0 +1,79 @@
+"""`python -m autograder check NOTEBOOK`: a student's self-check before submitting.
+
+Runs the notebook top to bottom in a fresh kernel (as nbgrader's validate does, with
+``NBGRADER_EXECUTION=validate`` so long training is shortened), then prints each test cell's
+pass/fail and points. Only the visible tests exist in a student's notebook, so passing here
+does not guarantee full marks: the hidden tests run when the instructor grades.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from .course import CELL_TIMEOUT_S
+from .feedback import is_test_cell
+
+
+def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> int:
+    if not path.exists():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:
+        print(f"error: {path} is not a readable notebook: {exc}", file=sys.stderr)
+        return 2
+    tests = [c for c in nb.cells if c.cell_type == "code" and is_test_cell(c)]
+    if not tests:
+        print(f"error: {path} has no autograded test cells (is it a course assignment?)", file=sys.stderr)
+        return 2
+
+    old = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "validate"
+    try:
+        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
+        try:
+            client.execute()
+        except (DeadKernelError, CellTimeoutError) as exc:
+            print(f"warning: execution stopped early: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        if old is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = old
+
+    earned = total = 0.0
+    failed = 0
+    width = max(len(c.metadata["nbgrader"]["grade_id"]) for c in tests)
+    print(f"Self-check of {path.name} (visible tests only)\n", file=out)
+    for cell in tests:
+        meta = cell.metadata["nbgrader"]
+        points = float(meta.get("points", 0))
+        ran = cell.get("execution_count") is not None
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        stderr = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        ok = ran and not errors and not stderr
+        total += points
+        earned += points if ok else 0
+        failed += not ok
+        status = "PASS" if ok else "FAIL"
+        print(f"  {status}  {meta['grade_id']:<{width}}  {points if ok else 0:g}/{points:g}", file=out)
+        if errors:
+            print(f"        {errors[-1].get('ename')}: {_indent(errors[-1].get('evalue', ''))}", file=out)
+        elif stderr:
+            print("        wrote to stderr (the grader scores that as a failure): "
+                  f"{_indent(''.join(o.get('text', '') for o in stderr)[:300])}", file=out)
+        elif not ran:
+            print("        not run (an earlier cell stopped the kernel?)", file=out)
+    print(f"\nVisible tests: {earned:g}/{total:g} points, {len(tests) - failed}/{len(tests)} passed.", file=out)
+    return 1 if failed else 0
+
+
+def _indent(text: str) -> str:
+    return str(text).strip().replace("\n", "\n        ")

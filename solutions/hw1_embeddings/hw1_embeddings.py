@@ -1,0 +1,420 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Homework 1: from one-hot vectors to word embeddings
+#
+# In this homework you build, step by step, the two families of word embeddings from
+# lecture 1:
+#
+# | part | you implement | points |
+# | --- | --- | --- |
+# | 1 | `one_hot` | 2 |
+# | 2 | `cooccurrence_matrix` | 4 |
+# | 3 | `svd_embeddings` | 3 |
+# | 4 | `cosine_similarity_matrix` | 2 |
+# | 5 | `most_similar` | 3 |
+# | 6 | `SkipGramNegativeSampling` | 4 |
+# | 7 | `CBOW` | 2 |
+#
+# Then you train your skip-gram model on the course corpus and look at what it learned.
+#
+# **How this notebook is graded.** Write your code between the `# YOUR CODE HERE` markers (replace
+# the `raise NotImplementedError()`). The cells named `test_...` check your work: the visible
+# ones are here for you, and more (hidden) tests with other sizes and edge cases run when your
+# notebook is graded. Every question is graded independently.
+# Check yourself before submitting: *Kernel → Restart & Run All*, or in a terminal
+# `python -m autograder check hw1_embeddings.ipynb`.
+#
+# Conventions: tensors are batch-first, float32; `V` is the vocabulary size, `d` the embedding
+# size, `B` the batch size.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder.checks import (check_close, check_close_up_to_sign, check_dtype, check_equal,
+                               check_implemented, check_shape, check_true)
+from coursekit.corpus import category_of, load_corpus
+from coursekit.word2vec import sample_negatives, skipgram_pairs, unigram_table
+
+torch.manual_seed(0)
+# Set by nbgrader while grading: training at the end is shortened then.
+GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 1. One-hot vectors (2 points)
+#
+# A one-hot vector for word $i$ of a vocabulary of size $V$ is $e_i \in \{0, 1\}^V$: all zeros
+# except a 1 at position $i$. Implement `one_hot(indices, num_classes)`: for an integer tensor
+# of **any** shape `S`, return a **float32** tensor of shape `S + (num_classes,)`.
+#
+# Example: `one_hot(torch.tensor([0, 2]), 3)` is `[[1., 0., 0.], [0., 0., 1.]]`.
+
+# %% nbgrader={"grade": false, "grade_id": "one_hot", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def one_hot(indices: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """One-hot encode integer ``indices`` of shape S into a float tensor of shape S + (num_classes,)."""
+    ### BEGIN SOLUTION
+    return (indices.unsqueeze(-1) == torch.arange(num_classes)).float()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_one_hot", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+out = check_implemented(one_hot, torch.tensor([0, 2, 1]), 4)
+check_shape(out, (3, 4), "one_hot(tensor([0, 2, 1]), 4)")
+check_dtype(out, torch.float32, "one_hot output")
+check_equal(out, torch.tensor([[1., 0., 0., 0.], [0., 0., 1., 0.], [0., 1., 0., 0.]]), "one_hot(tensor([0, 2, 1]), 4)")
+check_shape(one_hot(torch.tensor([[0, 1, 2], [3, 4, 0]]), 5), (2, 3, 5), "one_hot of a (2, 3) tensor with 5 classes")
+
+# %% nbgrader={"grade": true, "grade_id": "test_one_hot_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other shapes and sizes) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(11)
+_idx = torch.randint(0, 7, (2, 3, 4), generator=_g)
+_out = check_implemented(one_hot, _idx, 7)
+check_dtype(_out, torch.float32, "one_hot output for a (2, 3, 4) input")
+check_equal(_out, F.one_hot(_idx, 7).float(), "one_hot of a (2, 3, 4) tensor with 7 classes")
+check_equal(one_hot(torch.tensor(3), 6), torch.tensor([0., 0., 0., 1., 0., 0.]), "one_hot of a 0-d tensor (a single index)")
+check_equal(one_hot(torch.tensor([5, 0]), 9).sum(-1), torch.ones(2), "row sums of one_hot(tensor([5, 0]), 9)")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 2. Co-occurrence counts (4 points)
+#
+# Count-based embeddings start from how often two words appear near each other. For every
+# sentence `s`, every position `i` and every other position `j != i` of **the same sentence**
+# with `|i - j| <= window`, add one to `X[s[i], s[j]]`. Never count across sentence boundaries.
+#
+# `sentences` is a list of lists of token ids; return a `(V, V)` float tensor.
+#
+# Example: `[[0, 1, 2], [2, 3]]` with `window=1` gives ones at (0,1), (1,0), (1,2), (2,1), (2,3), (3,2).
+
+# %% nbgrader={"grade": false, "grade_id": "cooccurrence_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def cooccurrence_matrix(sentences: list[list[int]], vocab_size: int, window: int) -> torch.Tensor:
+    """(V, V) float tensor: X[a, b] = number of times b occurs within `window` positions of a."""
+    ### BEGIN SOLUTION
+    X = torch.zeros(vocab_size, vocab_size)
+    for sent in sentences:
+        for i, center in enumerate(sent):
+            for j in range(max(0, i - window), min(len(sent), i + window + 1)):
+                if j != i:
+                    X[center, sent[j]] += 1
+    return X
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+X = check_implemented(cooccurrence_matrix, [[0, 1, 2], [2, 3]], 5, 1)
+check_shape(X, (5, 5), "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)")
+check_dtype(X, "float", "cooccurrence_matrix output")
+expected = torch.zeros(5, 5)
+for a, b in [(0, 1), (1, 2), (2, 3)]:
+    expected[a, b] = expected[b, a] = 1
+check_equal(X.float(), expected, "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)",
+            hint="a pair counts only inside one sentence, in both directions, never i == j")
+check_equal(cooccurrence_matrix([[0, 1, 2]], 3, 2).float(), torch.ones(3, 3) - torch.eye(3),
+            "cooccurrence_matrix([[0, 1, 2]], 3, window=2)", hint="|i - j| <= window includes the distance window itself")
+
+# %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (random sentences, repeated words, short sentences) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+def _reference_cooc(sentences, V, window):
+    X = torch.zeros(V, V, dtype=torch.float64)
+    for s in sentences:
+        for i in range(len(s)):
+            for j in range(len(s)):
+                if i != j and abs(i - j) <= window:
+                    X[s[i], s[j]] += 1
+    return X
+
+_g = torch.Generator().manual_seed(21)
+for _window in (1, 2, 3):
+    _sents = [torch.randint(0, 9, (int(n),), generator=_g).tolist() for n in torch.randint(1, 8, (6,), generator=_g)]
+    _sents.append([4, 4, 4])
+    _sents.append([])
+    check_close(cooccurrence_matrix(_sents, 9, _window), _reference_cooc(_sents, 9, _window),
+                f"cooccurrence_matrix on {len(_sents)} random sentences, window={_window}",
+                hint="count both directions, skip j == i, stay inside each sentence, include |i - j| == window")
+check_close(cooccurrence_matrix([[1, 2], [3]], 4, 5), _reference_cooc([[1, 2], [3]], 4, 5),
+            "cooccurrence_matrix with a window longer than the sentences")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 3. Embeddings from a truncated SVD (3 points)
+#
+# Factorise the co-occurrence matrix $X = U \Sigma V^\top$ and keep the `dim` largest singular
+# values: the word vectors are the rows of $W = U_k \Sigma_k^{1/2}$, a `(V, dim)` tensor.
+# (`torch.linalg.svd` returns singular values in decreasing order.) Singular vectors are only
+# defined up to sign, and the tests accept either sign for each column.
+
+# %% nbgrader={"grade": false, "grade_id": "svd_embeddings", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def svd_embeddings(cooc: torch.Tensor, dim: int) -> torch.Tensor:
+    """(V, dim) word vectors U[:, :dim] * sqrt(S[:dim]) from a (V, V) co-occurrence matrix."""
+    ### BEGIN SOLUTION
+    U, S, _ = torch.linalg.svd(cooc.float())
+    return U[:, :dim] * S[:dim].sqrt()  # (V, dim)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_svd_embeddings", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+E = check_implemented(svd_embeddings, torch.diag(torch.tensor([4.0, 9.0, 1.0])), 2)
+check_shape(E, (3, 2), "svd_embeddings(diag(4, 9, 1), dim=2)")
+check_close_up_to_sign(E, torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]]), "svd_embeddings(diag(4, 9, 1), dim=2)")
+
+# %% nbgrader={"grade": true, "grade_id": "test_svd_embeddings_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (random and non-symmetric matrices, other dims) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(31)
+for _V, _dim, _symmetric in ((10, 3, True), (8, 5, False)):
+    _C = torch.randint(0, 6, (_V, _V), generator=_g).double()
+    if _symmetric:
+        _C = _C + _C.T
+    _U, _S, _ = torch.linalg.svd(_C)
+    _ref = _U[:, :_dim] * _S[:_dim].sqrt()
+    check_close_up_to_sign(svd_embeddings(_C.float(), _dim), _ref,
+                           f"svd_embeddings of a {'symmetric' if _symmetric else 'non-symmetric'} ({_V}, {_V}) matrix, dim={_dim}",
+                           rtol=1e-3, atol=1e-3)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 4. Cosine similarity (2 points)
+#
+# $\cos(a, b) = \dfrac{a \cdot b}{\lVert a \rVert\, \lVert b \rVert}$. Return the `(V, V)` matrix of
+# cosine similarities between all pairs of **rows** of `E` (no loops needed: normalise the rows,
+# then one matrix product). You may assume no row is all zeros.
+
+# %% nbgrader={"grade": false, "grade_id": "cosine_similarity_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def cosine_similarity_matrix(E: torch.Tensor) -> torch.Tensor:
+    """(V, V) cosine similarities between the rows of E (V, d)."""
+    ### BEGIN SOLUTION
+    unit = E / E.norm(dim=1, keepdim=True)  # (V, d)
+    return unit @ unit.T  # (V, V)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_cosine_similarity_matrix", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+S = check_implemented(cosine_similarity_matrix, torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]]))
+r = 2 ** -0.5
+check_close(S, torch.tensor([[1.0, 0.0, r], [0.0, 1.0, r], [r, r, 1.0]]),
+            "cosine_similarity_matrix([[1, 0], [0, 2], [3, 3]])", atol=1e-5,
+            hint="normalise each row (dim=1) to length 1 before the product")
+
+# %% nbgrader={"grade": true, "grade_id": "test_cosine_similarity_matrix_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (random matrices of other shapes) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_E = torch.randn(7, 5, generator=torch.Generator().manual_seed(41)) * torch.arange(1.0, 8.0).unsqueeze(1)
+_ref = F.cosine_similarity(_E.double().unsqueeze(1), _E.double().unsqueeze(0), dim=-1)
+check_close(cosine_similarity_matrix(_E), _ref, "cosine_similarity_matrix of a (7, 5) matrix", atol=1e-5,
+            hint="normalise each row (dim=1) to length 1 before the product")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 5. Nearest neighbours (3 points)
+#
+# `most_similar(E, index, k)` returns a LongTensor with the `k` row indices whose cosine
+# similarity to row `index` is highest, **excluding `index` itself**, most similar first.
+# (`torch.topk` or `torch.argsort` help.)
+
+# %% nbgrader={"grade": false, "grade_id": "most_similar", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def most_similar(E: torch.Tensor, index: int, k: int) -> torch.Tensor:
+    """LongTensor (k,): rows of E most cosine-similar to row `index`, excluding it, best first."""
+    ### BEGIN SOLUTION
+    unit = E / E.norm(dim=1, keepdim=True)  # (V, d)
+    sims = unit @ unit[index]  # (V,)
+    sims[index] = -float("inf")
+    return sims.topk(k).indices
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_most_similar", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+E = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.5], [-1.0, 0.0]])
+nn_ids = check_implemented(most_similar, E, 0, 3)
+check_dtype(nn_ids, "integer", "most_similar output")
+check_equal(nn_ids.tolist(), [1, 3, 2], "most_similar(E, 0, 3)",
+            hint="exclude the query row itself and sort from most to least similar")
+
+# %% nbgrader={"grade": true, "grade_id": "test_most_similar_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (rows of very different lengths, other k) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(51)
+_E = torch.randn(12, 4, generator=_g) * torch.linspace(0.2, 5.0, 12).unsqueeze(1)
+_unit = _E.double() / _E.double().norm(dim=1, keepdim=True)
+for _index, _k in ((3, 5), (0, 1), (11, 11)):
+    _sims = _unit @ _unit[_index]
+    _sims[_index] = -2
+    _ref = torch.argsort(_sims, descending=True)[:_k]
+    _got = most_similar(_E, _index, _k)
+    check_dtype(_got, "integer", "most_similar output")
+    check_equal(torch.as_tensor(_got).tolist(), _ref.tolist(), f"most_similar(E (12, 4), index={_index}, k={_k})",
+                hint="cosine similarity (not the raw dot product), without the query itself, best first")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 6. Skip-gram with negative sampling (4 points)
+#
+# Skip-gram predicts the context word $o$ from the centre word $c$. Each word has two vectors:
+# $v_w$ when it is the centre (`center_embed`) and $u_w$ when it is a context (`context_embed`).
+# Negative sampling replaces the softmax over the whole vocabulary by $K$ sampled "noise" words
+# $n_1 \dots n_K$; the loss of one example is
+#
+# $$\ell = -\Big[\log \sigma(u_o^\top v_c) + \sum_{k=1}^{K} \log \sigma(-u_{n_k}^\top v_c)\Big]$$
+#
+# and `forward` returns the **mean** of $\ell$ over the batch (a scalar).
+# Shapes: `center (B,)`, `context (B,)`, `negatives (B, K)`.
+# Tip: `F.logsigmoid` is the numerically stable $\log \sigma$.
+
+# %% nbgrader={"grade": false, "grade_id": "SkipGramNegativeSampling", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class SkipGramNegativeSampling(nn.Module):
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.center_embed = nn.Embedding(vocab_size, dim)   # v_w
+        self.context_embed = nn.Embedding(vocab_size, dim)  # u_w
+
+    def forward(self, center: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """Mean negative-sampling loss over the batch: a scalar tensor."""
+        ### BEGIN SOLUTION
+        v_c = self.center_embed(center)      # (B, d)
+        u_o = self.context_embed(context)    # (B, d)
+        u_n = self.context_embed(negatives)  # (B, K, d)
+        positive = F.logsigmoid((u_o * v_c).sum(-1))                               # (B,)
+        negative = F.logsigmoid(-torch.einsum("bkd,bd->bk", u_n, v_c)).sum(-1)     # (B,)
+        return -(positive + negative).mean()
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_SkipGramNegativeSampling", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+model = check_implemented(SkipGramNegativeSampling, 6, 2)
+check_true(isinstance(model.center_embed, nn.Embedding) and isinstance(model.context_embed, nn.Embedding),
+           "SkipGramNegativeSampling needs attributes center_embed and context_embed, both nn.Embedding(vocab_size, dim)")
+check_shape(model.center_embed.weight, (6, 2), "center_embed.weight")
+with torch.no_grad():
+    model.center_embed.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5], [2.0, 0.0], [0.0, 0.0]]))
+    model.context_embed.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0], [-1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.5, 0.5]]))
+loss = check_implemented(model, torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([[4, 5], [0, 2]]))
+check_shape(loss, (), "the loss (a scalar)")
+# Example 1: u_o.v_c = 1, negatives 0 and 0.5 -> -[log s(1) + log s(0) + log s(-0.5)] = 1.9805
+# Example 2: u_o.v_c = 2, negatives 1 and 0   -> -[log s(2) + log s(-1) + log s(0)] = 2.1333
+check_close(loss, torch.tensor(2.056911), "loss for a hand-worked batch of 2", atol=1e-4,
+            hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]")
+
+# %% nbgrader={"grade": true, "grade_id": "test_SkipGramNegativeSampling_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (random weights and batches, gradients) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(61)
+_model = SkipGramNegativeSampling(11, 6)
+with torch.no_grad():
+    _model.center_embed.weight.copy_(torch.randn(11, 6, generator=_g))
+    _model.context_embed.weight.copy_(torch.randn(11, 6, generator=_g))
+_c, _o, _n = torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5, 3), generator=_g)
+_V, _U = _model.center_embed.weight.detach().double(), _model.context_embed.weight.detach().double()
+_vc = _V[_c]
+_ref = -(F.logsigmoid((_U[_o] * _vc).sum(-1)) + F.logsigmoid(-(_U[_n] @ _vc.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()
+_loss = _model(_c, _o, _n)
+check_close(_loss, _ref, "loss for a random batch (B=5, K=3, V=11, d=6)", atol=1e-5,
+            hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]; v from center_embed, u from context_embed")
+_loss.backward()
+check_true(_model.center_embed.weight.grad is not None and _model.context_embed.weight.grad is not None,
+           "the loss must be differentiable with respect to both embeddings (no .detach(), no numpy)")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 7. CBOW (2 points)
+#
+# Continuous bag-of-words predicts the middle word from the **average** of its context
+# embeddings: for `context (B, C)`, return the logits `out(mean_C embed(context))` of shape `(B, V)`.
+# Attributes: `embed = nn.Embedding(V, dim)` and `out = nn.Linear(dim, V)`.
+
+# %% nbgrader={"grade": false, "grade_id": "CBOW", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class CBOW(nn.Module):
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim)
+        self.out = nn.Linear(dim, vocab_size)
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        """Logits (B, V) for the middle word of each context window (B, C)."""
+        ### BEGIN SOLUTION
+        return self.out(self.embed(context).mean(dim=1))  # (B, C, d) -> (B, d) -> (B, V)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_CBOW", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+cbow = check_implemented(CBOW, 10, 3)
+check_true(isinstance(cbow.embed, nn.Embedding) and isinstance(cbow.out, nn.Linear),
+           "CBOW needs attributes embed (nn.Embedding(V, dim)) and out (nn.Linear(dim, V))")
+logits = check_implemented(cbow, torch.tensor([[1, 2, 3, 4], [0, 0, 9, 9]]))
+check_shape(logits, (2, 10), "CBOW logits for a (2, 4) context batch")
+with torch.no_grad():
+    cbow.embed.weight.copy_(torch.arange(30.0).view(10, 3))
+    cbow.out.weight.copy_(torch.eye(10, 3))
+    cbow.out.bias.zero_()
+check_close(cbow(torch.tensor([[1, 3]])), torch.tensor([[6.0, 7.0, 8.0] + [0.0] * 7]),
+            "CBOW logits with embed rows [3, 4, 5] and [9, 10, 11], out = identity", atol=1e-5,
+            hint="average (not sum) the context embeddings over dim 1, then apply out")
+
+# %% nbgrader={"grade": true, "grade_id": "test_CBOW_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (random weights, other batch and window sizes) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(71)
+_cbow = CBOW(13, 5)
+with torch.no_grad():
+    _cbow.embed.weight.copy_(torch.randn(13, 5, generator=_g))
+    _cbow.out.weight.copy_(torch.randn(13, 5, generator=_g))
+    _cbow.out.bias.copy_(torch.randn(13, generator=_g))
+_ctx = torch.randint(0, 13, (3, 6), generator=_g)
+_ref = _cbow.embed.weight.detach().double()[_ctx].mean(1) @ _cbow.out.weight.detach().double().T + _cbow.out.bias.detach().double()
+check_close(_cbow(_ctx), _ref, "CBOW logits for a random (3, 6) context batch, V=13, dim=5", atol=1e-5,
+            hint="average (not sum) the context embeddings over dim 1, then apply out")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part8", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 8. Train your skip-gram model and inspect it (not graded)
+#
+# The course corpus (`coursekit.corpus`) is generated from templates such as
+# *"the {person} {eat_verb} the {food} ."*: words of one category share their contexts, so a
+# good embedding puts them close together. We train your `SkipGramNegativeSampling` with
+# negatives drawn from the unigram distribution raised to the power 0.75, then ask your
+# `most_similar` for neighbours. While the notebook is being graded, training is cut short.
+
+# %% nbgrader={"grade": false, "grade_id": "train_skipgram", "locked": true, "schema_version": 3, "solution": false, "task": false}
+sentences, vocab = load_corpus(n_sentences=3000, seed=0)
+pairs = skipgram_pairs(sentences, window=2)               # (N, 2): centre, context
+noise = unigram_table(vocab.counts)                        # P(w) ∝ count^0.75
+epochs, batch_size, K = (1, 1024, 5) if GRADING else (5, 512, 5)
+
+gen = torch.Generator().manual_seed(0)
+sgns = SkipGramNegativeSampling(len(vocab), 24)
+optimizer = torch.optim.Adam(sgns.parameters(), lr=0.01)
+losses = []
+for epoch in range(epochs):
+    order = torch.randperm(len(pairs), generator=gen)
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[order[start:start + batch_size]]    # (B, 2)
+        negatives = sample_negatives(noise, len(batch), K, generator=gen)  # (B, K)
+        loss = sgns(batch[:, 0], batch[:, 1], negatives)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    print(f"epoch {epoch + 1}: mean loss {sum(losses[-50:]) / len(losses[-50:]):.3f}")
+
+# %% nbgrader={"grade": false, "grade_id": "inspect_neighbours", "locked": true, "schema_version": 3, "solution": false, "task": false}
+E = sgns.center_embed.weight.detach()                      # (V, d)
+for word in ["cat", "apple", "car", "king", "red", "drove"]:
+    ids = most_similar(E, vocab.stoi[word], 5)
+    print(f"{word:>6} ({category_of(word)}): " + ", ".join(vocab.itos[int(i)] for i in ids))
+
+hits = []
+for word in vocab.itos:
+    if category_of(word) != "function":
+        ids = most_similar(E, vocab.stoi[word], 5)
+        hits.append(sum(category_of(vocab.itos[int(i)]) == category_of(word) for i in ids) / 5)
+print(f"\nshare of top-5 neighbours in the same category: {sum(hits) / len(hits):.2f} (random guessing: about 0.12)")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Things to try (not graded)
+# 1. Replace the skip-gram vectors by `svd_embeddings(cooccurrence_matrix(sentences, len(vocab), 2), 24)`
+#    and compare the neighbour score. Which words does each method get wrong, and why?
+# 2. Use `center_embed + context_embed` as the word vectors. Does it help?
+# 3. Train your `CBOW` with `coursekit.word2vec.cbow_examples` and compare.
+# 4. What happens to the neighbours of `walked` (a word used both for moving and for animals)?

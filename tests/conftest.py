@@ -1,0 +1,81 @@
+"""Shared fixtures. Grading runs are expensive (a kernel per notebook), so one session-scoped
+run grades a whole synthetic class per assignment: the example students, every mutant, and a
+few broken submissions; the tests then read its CSVs and feedback."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder import notebooks  # noqa: E402
+from autograder.course import available_assignments  # noqa: E402
+from autograder.mutants import load_mutants, write_mutant_class  # noqa: E402
+
+
+def run_cli(*args: str, timeout: float = 1800, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class GradedClass:
+    def __init__(self, out: Path, proc: subprocess.CompletedProcess):
+        self.out, self.proc = out, proc
+        self.grades = {(r["student_id"], r["assignment"]): r for r in read_csv(out / "grades.csv")}
+        self.scores: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+        for r in read_csv(out / "scores.csv"):
+            self.scores.setdefault((r["student_id"], r["assignment"]), {})[r["grade_id"]] = (
+                float(r["score"]), float(r["max_score"]))
+
+    def total(self, student: str, assignment: str) -> tuple[float, float]:
+        row = self.grades[(student, assignment)]
+        return float(row["score"]), float(row["max_score"])
+
+    def feedback(self, student: str, assignment: str) -> str:
+        return (self.out / "feedback" / student / assignment / f"{assignment}.html").read_text()
+
+
+EDGE_CASES = ("broken_json", "misnamed_notebook", "no_notebook")
+
+
+def make_class(assignment: str, folder: Path) -> list[str]:
+    """Example students + one student per mutant + broken submissions. Returns the student ids."""
+    for student in (ROOT / "examples" / "submitted").iterdir():
+        if (student / assignment).is_dir():
+            shutil.copytree(student / assignment, folder / student.name / assignment)
+    write_mutant_class(ROOT, assignment, folder, load_mutants(ROOT, assignment))
+    solved = folder / "ada_complete" / assignment / f"{assignment}.ipynb"
+    (folder / "broken_json" / assignment).mkdir(parents=True)
+    (folder / "broken_json" / assignment / f"{assignment}.ipynb").write_text(solved.read_text()[:500])
+    (folder / "misnamed_notebook" / assignment).mkdir(parents=True)
+    shutil.copy(solved, folder / "misnamed_notebook" / assignment / f"{assignment} (1).ipynb")
+    (folder / "no_notebook" / assignment).mkdir(parents=True)
+    (folder / "no_notebook" / assignment / "notes.txt").write_text("forgot the notebook")
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory) -> dict[str, GradedClass]:
+    """Grade the synthetic class of every assignment once (jobs=2), via the real CLI."""
+    results = {}
+    for assignment in available_assignments(ROOT):
+        base = tmp_path_factory.mktemp(assignment)
+        make_class(assignment, base / "submitted")
+        proc = run_cli("grade", str(base / "submitted"), "--out", str(base / "out"),
+                       "--assignment", assignment, "--jobs", "2", "--quiet")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        results[assignment] = GradedClass(base / "out", proc)
+    return results

@@ -1,0 +1,70 @@
+"""assignments/ and every other generated file must match what the sources generate."""
+import json
+import re
+
+import nbformat
+
+from autograder.course import available_assignments
+from conftest import ROOT, run_cli
+
+# Names each assignment's students implement (../shared/COURSE_CONTRACT.md).
+CONTRACT_NAMES = {
+    "hw1_embeddings": {"one_hot", "cooccurrence_matrix", "svd_embeddings", "cosine_similarity_matrix",
+                       "most_similar", "SkipGramNegativeSampling", "CBOW"},
+    "hw2_attention": {"scaled_dot_product_attention", "causal_mask", "window_mask", "padding_mask",
+                      "SelfAttention", "MultiHeadAttention", "sinusoidal_positional_encoding"},
+    "hw3_transformer": {"shift_right", "EncoderLayer", "DecoderLayer", "greedy_decode", "beam_search"},
+    "hw4_speaker_id": {"ConformerFeedForward", "ConformerConvModule", "ConformerBlock",
+                       "SelfAttentionPooling", "AMSoftmax"},
+}
+
+
+def test_build_check_reports_no_drift():
+    proc = run_cli("build", "--check", timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "matches" in proc.stdout
+
+
+def test_the_first_assignment_exists():
+    assert "hw1_embeddings" in available_assignments(ROOT)
+
+
+def test_released_notebooks_leak_nothing():
+    for path in (ROOT / "assignments").rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, path
+            assert path.suffix == ".ipynb", f"{path}: only notebooks are released"
+            nb = nbformat.read(str(path), as_version=4)
+            assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path} has outputs"
+
+
+def test_solution_notebooks_follow_the_contract():
+    for hw in available_assignments(ROOT):
+        nb = nbformat.read(str(ROOT / "solutions" / hw / f"{hw}.ipynb"), as_version=4)
+        meta = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
+        assert all(m["schema_version"] == 3 for m in meta)
+        ids = [m["grade_id"] for m in meta]
+        assert len(ids) == len(set(ids)), f"{hw}: duplicated grade_id"
+        solutions = {m["grade_id"] for m in meta if m.get("solution")}
+        assert solutions == CONTRACT_NAMES[hw], f"{hw}: solution cells {solutions}"
+        tests = [m for m in meta if m.get("grade") and not m.get("solution")]
+        for m in tests:
+            assert m["points"] > 0
+            name = re.sub(r"^test_", "", m["grade_id"])
+            assert any(name == s or name.startswith(s + "_") for s in solutions), m["grade_id"]
+        for name in solutions:
+            assert any(m["grade_id"] == f"test_{name}" for m in tests), f"{hw}: no visible test for {name}"
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                # exactly one contract name defined per solution cell
+                defined = set(re.findall(r"^(?:def|class) (\w+)", cell.source, re.MULTILINE))
+                assert cell.metadata["nbgrader"]["grade_id"] in defined
+
+
+def test_example_class_spec_matches_the_examples():
+    spec = json.loads((ROOT / "examples" / "class.json").read_text())
+    for student, work in spec["students"].items():
+        for hw in work:
+            if hw in available_assignments(ROOT):
+                assert (ROOT / "examples" / "submitted" / student / hw / f"{hw}.ipynb").exists()
