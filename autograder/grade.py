@@ -13,6 +13,7 @@ The gradebook holding the hidden tests is rebuilt from ``solutions/`` at the sta
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,6 @@ from tqdm import tqdm
 
 from . import feedback
 from .course import CELL_TIMEOUT_S, available_assignments
-from .build import generate_gradebook
 
 DEFAULT_TIMEOUT_S = 600
 
@@ -67,14 +67,46 @@ class Result:
 
 
 # ----------------------------------------------------------------------------- answer keys
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "attention-course-autograder"
+
+
 def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
+    """The gradebook (with hidden tests) generated from ``solutions/``, cached by content.
+
+    Generating it costs ~3 s; the cache key covers the solution notebook, the nbgrader
+    version and this package's nbgrader settings, so any change rebuilds it.
+    """
+    from importlib.metadata import version
+
+    from . import course
+
     scratch.mkdir(parents=True, exist_ok=True)
+    solution_path = root / "solutions" / assignment / f"{assignment}.ipynb"
+    if not solution_path.exists():
+        raise GradingError(f"no solution notebook {solution_path}: cannot grade {assignment}")
+    digest = hashlib.sha256(solution_path.read_bytes())
+    digest.update(version("nbgrader").encode())
+    digest.update(Path(course.__file__).read_bytes())
+    cached = _cache_dir() / f"{assignment}-{digest.hexdigest()[:24]}.db"
     db = scratch / f"{assignment}.db"
-    try:
-        generate_gradebook(root, assignment, scratch / "release", db)
-    except RuntimeError as exc:
-        raise GradingError(str(exc)) from exc
-    solution = nbformat.read(str(root / "solutions" / assignment / f"{assignment}.ipynb"), as_version=4)
+    if cached.exists():
+        shutil.copy(cached, db)
+    else:
+        from .build import generate_gradebook
+        try:
+            generate_gradebook(root, assignment, scratch / "release", db)
+        except RuntimeError as exc:
+            raise GradingError(str(exc)) from exc
+        try:  # best effort: a read-only home only costs the 3 s again
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copy(db, tmp)
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+    solution = nbformat.read(str(solution_path), as_version=4)
     cells = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)))
              for c in solution.cells
              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
