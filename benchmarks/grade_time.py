@@ -25,13 +25,16 @@ from autograder.mutants import submission_with  # noqa: E402
 from autograder import notebooks  # noqa: E402
 
 
-def time_grade(assignment: str, runs: int) -> list[float]:
+def time_grade(assignment: str, runs: int, cold: bool) -> list[float]:
+    """cold: every run starts with an empty answer-key cache (as after editing solutions/)."""
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         sub = Path(tmp) / "submitted"
         notebooks.write(submission_with(ROOT, assignment), sub / "student" / assignment / f"{assignment}.ipynb")
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
         for i in range(runs):
+            if cold:
+                env["XDG_CACHE_HOME"] = tempfile.mkdtemp(dir=tmp)
             out = Path(tmp) / f"out{i}"
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(sub), "--out", str(out),
@@ -54,11 +57,13 @@ def main() -> None:
     args = parser.parse_args()
     hws = args.assignment or available_assignments(ROOT)
     print(f"machine: {os.cpu_count()} cores; {args.runs} runs each; wall seconds per `grade` of one correct submission\n")
-    print("| assignment | runs | min (s) | median (s) | max (s) |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| assignment | answer-key cache | runs | min (s) | median (s) | max (s) |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for hw in hws:
-        t = time_grade(hw, args.runs)
-        print(f"| {hw} | {len(t)} | {min(t):.1f} | {statistics.median(t):.1f} | {max(t):.1f} |", flush=True)
+        for cold in (True, False):
+            t = time_grade(hw, args.runs, cold)
+            print(f"| {hw} | {'cold (key built)' if cold else 'warm'} | {len(t)} | {min(t):.1f} | "
+                  f"{statistics.median(t):.1f} | {max(t):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

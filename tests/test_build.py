@@ -68,3 +68,18 @@ def test_example_class_spec_matches_the_examples():
         for hw in work:
             if hw in available_assignments(ROOT):
                 assert (ROOT / "examples" / "submitted" / student / hw / f"{hw}.ipynb").exists()
+
+
+def test_in_process_alembic_head_equals_nbgrader_s(monkeypatch):
+    import os
+    import sys
+
+    import nbgrader.api
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+
+    from autograder.build import alembic_head
+    original = nbgrader.api.get_alembic_version
+    if original is alembic_head:  # patched earlier in this process
+        import importlib
+        original = importlib.reload(nbgrader.api).get_alembic_version
+    assert alembic_head() == original()
