@@ -54,12 +54,23 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
     # Test cells deleted by a student are put back and graded.
     c.OverwriteCells.add_missing_cells = True
     c.Autograde.create_student = True
+    # nbgrader's own autograde pipeline, plus NormaliseTestOutputs before the scores are saved.
+    c.Autograde.autograde_preprocessors = [
+        "nbgrader.preprocessors.Execute",
+        "autograder.preprocessors.NormaliseTestOutputs",
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
     # Feedback: remove hidden tests, and reduce test-cell tracebacks to the failure message
     # (a traceback prints the hidden lines around the failing one).
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
         "nbgrader.preprocessors.ClearHiddenTests",
-        "autograder.feedback.ShortenTestTracebacks",
+        "autograder.preprocessors.ShortenTestTracebacks",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     c.ClearHiddenTests.enforce_metadata = False

@@ -2,33 +2,6 @@
 from __future__ import annotations
 
 import html
-import re
-
-from nbconvert.preprocessors import Preprocessor
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def is_test_cell(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
-class ShortenTestTracebacks(Preprocessor):
-    """Replace each test cell's traceback by its last line (``CheckFailure: expected ...``).
-
-    The full traceback of a failing hidden test shows the hidden source lines around the
-    failure; the check helpers' messages already say what was expected and what was received.
-    """
-
-    enabled = True  # nbconvert preprocessors are off unless enabled
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and is_test_cell(cell):
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    out["traceback"] = [f"{out.get('ename', 'Error')}: {_ANSI.sub('', str(out.get('evalue', '')))}"]
-        return cell, resources
 
 
 def problem_page(student_id: str, assignment: str, notebook: str, problem: str, max_score: float) -> str:

@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .course import CELL_TIMEOUT_S
-from .feedback import is_test_cell
+from .preprocessors import is_test_cell
 
 
 def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> int:
@@ -57,8 +57,7 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
         points = float(meta.get("points", 0))
         ran = cell.get("execution_count") is not None
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        stderr = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
-        ok = ran and not errors and not stderr
+        ok = ran and not errors
         total += points
         earned += points if ok else 0
         failed += not ok
@@ -66,9 +65,6 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
         print(f"  {status}  {meta['grade_id']:<{width}}  {points if ok else 0:g}/{points:g}", file=out)
         if errors:
             print(f"        {errors[-1].get('ename')}: {_indent(errors[-1].get('evalue', ''))}", file=out)
-        elif stderr:
-            print("        wrote to stderr (the grader scores that as a failure): "
-                  f"{_indent(''.join(o.get('text', '') for o in stderr)[:300])}", file=out)
         elif not ran:
             print("        not run (an earlier cell stopped the kernel?)", file=out)
     print(f"\nVisible tests: {earned:g}/{total:g} points, {len(tests) - failed}/{len(tests)} passed.", file=out)

@@ -21,6 +21,12 @@ MUTANTS = [
             out = torch.zeros(*indices.shape, num_classes)
             return out.scatter_(-1, indices.unsqueeze(-1), 1.0)
         """, correct=True, description="scatter_"),
+    Mutant("one_hot_warns", "one_hot", """
+        import warnings
+        def one_hot(indices, num_classes):
+            warnings.warn("one_hot: using F.one_hot and converting to float")
+            return F.one_hot(indices, num_classes).float()
+        """, correct=True, description="correct, but prints a UserWarning to stderr (must keep full marks)"),
     # ---------------------------------------------------------------- cooccurrence_matrix
     Mutant("cooc_across_sentences", "cooccurrence_matrix", """
         def cooccurrence_matrix(sentences, vocab_size, window):
@@ -63,6 +69,17 @@ MUTANTS = [
                 X += oh.T @ near.float() @ oh
             return X
         """, correct=True, description="vectorised per sentence with one-hot matrices"),
+    Mutant("cooc_progress_bar", "cooccurrence_matrix", """
+        from tqdm import tqdm
+        def cooccurrence_matrix(sentences, vocab_size, window):
+            X = torch.zeros(vocab_size, vocab_size)
+            for s in tqdm(sentences, desc="counting"):   # a plain tqdm bar writes to stderr
+                for i in range(len(s)):
+                    for j in range(max(0, i - window), min(len(s), i + window + 1)):
+                        if j != i:
+                            X[s[i], s[j]] += 1
+            return X
+        """, correct=True, description="correct, with a progress bar on stderr (must keep full marks)"),
     # ---------------------------------------------------------------- svd_embeddings
     Mutant("svd_no_sqrt", "svd_embeddings", """
         def svd_embeddings(cooc, dim):
