@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from autograder import notebooks  # noqa: E402
 from autograder.course import available_assignments  # noqa: E402
-from autograder.mutants import load_mutants, write_mutant_class  # noqa: E402
+from autograder.mutants import load_mutants, submission_with, write_mutant_class  # noqa: E402
 
 
 def run_cli(*args: str, timeout: float = 1800, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -49,6 +49,8 @@ class GradedClass:
 
 
 EDGE_CASES = ("broken_json", "misnamed_notebook", "no_notebook")
+MUTANT_STUDENTS: dict = {}  # assignment -> {student_id: [Mutant, ...]}, filled by make_class
+TYPICAL_BUG: dict = {}      # assignment -> the Mutant graded alone as student "typical_bug"
 
 
 def make_class(assignment: str, folder: Path) -> list[str]:
@@ -56,7 +58,12 @@ def make_class(assignment: str, folder: Path) -> list[str]:
     for student in (ROOT / "examples" / "submitted").iterdir():
         if (student / assignment).is_dir():
             shutil.copytree(student / assignment, folder / student.name / assignment)
-    write_mutant_class(ROOT, assignment, folder, load_mutants(ROOT, assignment))
+    mutants = load_mutants(ROOT, assignment)
+    MUTANT_STUDENTS[assignment] = write_mutant_class(ROOT, assignment, folder, mutants)
+    # one typical mistake alone in an otherwise correct notebook
+    TYPICAL_BUG[assignment] = next(m for m in mutants if not m.correct)
+    notebooks.write(submission_with(ROOT, assignment, [TYPICAL_BUG[assignment]]),
+                    folder / "typical_bug" / assignment / f"{assignment}.ipynb")
     solved = folder / "ada_complete" / assignment / f"{assignment}.ipynb"
     (folder / "broken_json" / assignment).mkdir(parents=True)
     (folder / "broken_json" / assignment / f"{assignment}.ipynb").write_text(solved.read_text()[:500])
