@@ -295,7 +295,8 @@ def check_implemented(fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise CheckFailure(f"{getattr(fn, '__name__', 'this function')} is not implemented yet.") from None
+        what = getattr(fn, "__name__", None) or f"{type(fn).__name__}.forward"
+        raise CheckFailure(f"{what} is not implemented yet.") from None
 
 
 def seeded(seed: int) -> torch.Generator:

@@ -21,3 +21,20 @@ You can check your notebook yourself before submitting with
 <code>python -m autograder check {esc(notebook)}.ipynb</code>.</p>
 </body></html>
 """
+
+
+def scores_page(student_id: str, assignment: str, notebook: str,
+                scores: dict[str, tuple[float, float]], note: str) -> str:
+    """A plain feedback page listing each test's score (used when nbgrader's page is missing)."""
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(gid)}</td><td>{s:g} / {m:g}</td></tr>" for gid, (s, m) in scores.items())
+    total, best = sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Feedback: {esc(assignment)} / {esc(notebook)}</title></head>
+<body style="font-family:sans-serif;max-width:50em;margin:2em auto">
+<h1>{esc(assignment)}: {esc(notebook)}.ipynb</h1>
+<p>Student: <b>{esc(student_id)}</b> &mdash; score <b>{total:g} / {best:g}</b></p>
+<p>{esc(note)}</p>
+<table border="1" cellpadding="4"><tr><th>test</th><th>score</th></tr>{rows}</table>
+</body></html>
+"""

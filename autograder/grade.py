@@ -191,8 +191,11 @@ def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Pa
                 html = workdir / "feedback" / student / key.assignment / f"{nb}.html"
                 if html.exists():
                     _write_feedback(out, result, nb, html.read_text())
-                else:
-                    result.problems[nb] = "The grader could not produce feedback for this notebook."
+                else:  # graded, but the HTML export failed: keep the scores, say so, keep the log
+                    _write_feedback(out, result, nb, feedback.scores_page(
+                        student, key.assignment, nb, result.scores[nb],
+                        "The detailed feedback page could not be generated; your scores are below."))
+                    _keep_log(out, workdir, student, key.assignment)
         else:
             if not why:
                 err = report.get("steps", {}).get("autograde", {}).get("error", "")
@@ -202,6 +205,7 @@ def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Pa
                        + _last_line(err or log_tail))
             for nb in runnable:
                 result.problems[nb] = why
+            _keep_log(out, workdir, student, key.assignment)
     for nb in key.cells:
         if nb in result.problems:
             _zero(key, result, nb)
@@ -209,6 +213,14 @@ def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Pa
     shutil.rmtree(workdir, ignore_errors=True)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _keep_log(out: Path, workdir: Path, student: str, assignment: str) -> None:
+    """Keep the worker's log for the instructor when something went wrong (OUT/logs/)."""
+    log = workdir / "worker.log"
+    if log.exists():
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, out / "logs" / f"{student}-{assignment}.log")
 
 
 def _last_line(text: str) -> str:

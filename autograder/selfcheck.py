@@ -8,6 +8,7 @@ does not guarantee full marks: the hidden tests run when the instructor grades.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
         client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent.resolve())}})
         try:
-            client.execute()
+            # the kernel's own log (e.g. "running over TCP without encryption") is noise here
+            client.execute(stderr=subprocess.DEVNULL)
         except (DeadKernelError, CellTimeoutError) as exc:
             print(f"warning: execution stopped early: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
@@ -48,13 +50,17 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
         else:
             os.environ["NBGRADER_EXECUTION"] = old
 
-    earned = total = 0.0
+    earned = total = hidden_points = 0.0
     failed = 0
     width = max(len(c.metadata["nbgrader"]["grade_id"]) for c in tests)
     print(f"Self-check of {path.name} (visible tests only)\n", file=out)
     for cell in tests:
         meta = cell.metadata["nbgrader"]
         points = float(meta.get("points", 0))
+        if not _has_code(cell.source):  # a hidden test's placeholder in the student version
+            hidden_points += points
+            print(f"  ----  {meta['grade_id']:<{width}}  hidden, {points:g} points: runs when your notebook is graded", file=out)
+            continue
         ran = cell.get("execution_count") is not None
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         ok = ran and not errors
@@ -67,8 +73,15 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
             print(f"        {errors[-1].get('ename')}: {_indent(errors[-1].get('evalue', ''))}", file=out)
         elif not ran:
             print("        not run (an earlier cell stopped the kernel?)", file=out)
-    print(f"\nVisible tests: {earned:g}/{total:g} points, {len(tests) - failed}/{len(tests)} passed.", file=out)
+    visible = len(tests) - sum(not _has_code(c.source) for c in tests)
+    print(f"\nVisible tests: {earned:g}/{total:g} points, {visible - failed}/{visible} passed."
+          + (f" Hidden tests worth {hidden_points:g} more points run when you are graded." if hidden_points else ""),
+          file=out)
     return 1 if failed else 0
+
+
+def _has_code(source: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("#") for line in source.splitlines())
 
 
 def _indent(text: str) -> str:

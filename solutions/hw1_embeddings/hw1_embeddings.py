@@ -374,17 +374,19 @@ check_close(_cbow(_ctx), _ref, "CBOW logits for a random (3, 6) context batch, V
 # *"the {person} {eat_verb} the {food} ."*: words of one category share their contexts, so a
 # good embedding puts them close together. We train your `SkipGramNegativeSampling` with
 # negatives drawn from the unigram distribution raised to the power 0.75, then ask your
-# `most_similar` for neighbours. While the notebook is being graded, training is cut short.
+# `most_similar` for neighbours. While the notebook is being graded (or self-checked), training is skipped.
 
 # %% nbgrader={"grade": false, "grade_id": "train_skipgram", "locked": true, "schema_version": 3, "solution": false, "task": false}
 sentences, vocab = load_corpus(n_sentences=600 if GRADING else 3000, seed=0)
 pairs = skipgram_pairs(sentences, window=2)               # (N, 2): centre, context
 noise = unigram_table(vocab.counts)                        # P(w) ∝ count^0.75
-epochs, batch_size, K = (1, 1024, 5) if GRADING else (5, 512, 5)
+# While grading, training is skipped: it is not graded, and creating a torch optimizer alone
+# costs ~2.5 s (it imports torch._dynamo).
+epochs, batch_size, K = (0, 1024, 5) if GRADING else (5, 512, 5)
 
 gen = torch.Generator().manual_seed(0)
 sgns = SkipGramNegativeSampling(len(vocab), 24)
-optimizer = torch.optim.Adam(sgns.parameters(), lr=0.05)
+optimizer = torch.optim.Adam(sgns.parameters(), lr=0.05) if epochs else None
 losses = []
 for epoch in range(epochs):
     order = torch.randperm(len(pairs), generator=gen)

@@ -1,0 +1,843 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Homework 2: self-attention, multi-head attention and positions
+#
+# In this homework you write, from scratch, the pieces of lectures 2 and 3 that every
+# Transformer is made of, and check them against PyTorch's own implementations:
+#
+# | part | you implement | points |
+# | --- | --- | --- |
+# | 1 | `scaled_dot_product_attention` | 6 |
+# | 2 | `causal_mask` | 3 |
+# | 3 | `window_mask` (truncated self-attention) | 3 |
+# | 4 | `padding_mask` | 3 |
+# | 5 | `SelfAttention` (one head, learned $W^q, W^k, W^v$) | 3 |
+# | 6 | `MultiHeadAttention` | 9 |
+# | 7 | `sinusoidal_positional_encoding` | 3 |
+#
+# Then (part 8, not graded) you put your multi-head attention, your positional encoding and your
+# causal mask together in a tiny model that learns to copy the previous token, and look at its
+# attention weights.
+#
+# **How this notebook is graded.** Write your code between the `# YOUR CODE HERE` markers (replace
+# the `raise NotImplementedError()`). The cells named `test_...` check your work: the visible
+# ones are here for you, and more (hidden) tests with other sizes, masks and edge cases run when
+# your notebook is graded, among them comparisons with `torch.nn.functional.scaled_dot_product_attention`
+# and `torch.nn.MultiheadAttention`. Every question is graded independently.
+# Check yourself before submitting: *Kernel → Restart & Run All*, or in a terminal
+# `python -m autograder check hw2_attention.ipynb`.
+#
+# **Conventions** (as in the lectures). Tensors are batch-first and float32: $B$ batch, $L$
+# ($L_q$, $L_k$ when queries and keys differ) sequence length, $d_k$ query/key size, $d_v$ value
+# size, $d$ = $d_{\text{model}}$ model size, $H$ heads, $d_h = d / H$ head size.
+# **Every boolean mask means True = may attend / is a real position**, the convention of
+# `torch.nn.functional.scaled_dot_product_attention`. (`torch.nn.MultiheadAttention`'s
+# `key_padding_mask` and boolean `attn_mask` use the opposite convention, True = *blocked*: to
+# give it one of our masks, pass `~mask`.)
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import math
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder.checks import (CheckFailure, check_close, check_dtype, check_equal, check_implemented,
+                               check_masked_zero, check_probabilities, check_raises, check_shape,
+                               check_true)
+
+torch.manual_seed(0)
+torch.set_num_threads(1)  # our tensors are tiny: one thread avoids the threading overhead
+# Set by nbgrader while grading: the demo at the end is shortened then.
+GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
+
+
+def attempt(what, fn, *args, hint=None, **kwargs):
+    """Call fn(*args, **kwargs) for a test. An error raised by your code becomes a test failure that
+    names the call and the shapes of its inputs (scroll up in the traceback to see your line)."""
+    try:
+        return check_implemented(fn, *args, **kwargs)
+    except CheckFailure:
+        raise
+    except Exception as exc:
+        show = lambda a: (f"{'bool ' if a.dtype == torch.bool else ''}tensor of shape {tuple(a.shape)}"
+                          if isinstance(a, torch.Tensor) else repr(a))
+        inputs = ", ".join([show(a) for a in args] + [f"{key}={show(a)}" for key, a in kwargs.items()])
+        raise CheckFailure(f"{what}: your code raised {type(exc).__name__}: {exc}\n  inputs: {inputs}"
+                           + (f"\n  Hint: {hint}" if hint else ""))
+
+
+def attempt_pair(what, fn, *args, hint=None, **kwargs):
+    """attempt(...) for the attention functions of this homework, which return a pair (output, weights)."""
+    result = attempt(what, fn, *args, hint=hint, **kwargs)
+    check_true(isinstance(result, (tuple, list)) and len(result) == 2,
+               f"{what}: expected a pair (output, weights), got "
+               f"{type(result).__name__}{' of length ' + str(len(result)) if isinstance(result, (tuple, list)) else ''}.")
+    return result
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 1. Scaled dot-product attention (6 points)
+#
+# In the batch-first row convention of lecture 2 (row $i$ of $Q$ is the query $q^i$, row $j$ of
+# $K$ and $V$ the key $k^j$ and value $v^j$):
+#
+# $$A = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) \ \text{(over each row, i.e. over the keys)},
+#   \qquad \text{output} = A V .$$
+#
+# Implement `scaled_dot_product_attention(q, k, v, mask=None)`:
+#
+# * `q` has shape `(..., Lq, dk)`, `k` `(..., Lk, dk)`, `v` `(..., Lk, dv)`, where `...` is any
+#   number of leading batch dimensions, e.g. `(B,)` or `(B, H)`: work on the **last two**
+#   dimensions only (`k.transpose(-2, -1)`, not `k.T` or `transpose(1, 2)`).
+# * `mask` is an optional **boolean** tensor broadcastable to `(..., Lq, Lk)`, True where query
+#   $i$ may attend to key $j$. Blocked scores become $-\infty$ (or a very large negative number)
+#   **before** the softmax, so that their weight is **exactly 0**. The tests never block a whole row.
+# * Return the pair `(output, weights)`: `output` `(..., Lq, dv)` and `weights` `(..., Lq, Lk)`,
+#   each row of `weights` sums to 1.
+#
+# Do not call `F.scaled_dot_product_attention` for the weights: it does not return them (you may
+# use it for the output if you like).
+
+# %% nbgrader={"grade": false, "grade_id": "scaled_dot_product_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q k^T / sqrt(dk)) v over the last two dimensions.
+
+    Inputs:
+    - q: (..., Lq, dk) queries
+    - k: (..., Lk, dk) keys
+    - v: (..., Lk, dv) values
+    - mask: optional bool tensor broadcastable to (..., Lq, Lk); True = may attend
+
+    Returns a tuple of:
+    - output: (..., Lq, dv)
+    - weights: (..., Lq, Lk), rows sum to 1, exactly 0 where mask is False
+    """
+    ### BEGIN SOLUTION
+    dk = q.shape[-1]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(dk)              # (..., Lq, Lk)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))         # blocked -> weight exactly 0
+    weights = torch.softmax(scores, dim=-1)                       # (..., Lq, Lk) over the keys
+    return weights @ v, weights                                   # (..., Lq, dv), (..., Lq, Lk)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Shapes: B=2, Lq=5, Lk=7, dk=8, dv=6 (all different, so that a transpose shows).
+g = torch.Generator().manual_seed(0)
+q, k, v = torch.randn(2, 5, 8, generator=g), torch.randn(2, 7, 8, generator=g), torch.randn(2, 7, 6, generator=g)
+out, weights = attempt_pair("scaled_dot_product_attention(q, k, v)", scaled_dot_product_attention, q, k, v)
+check_shape(out, (2, 5, 6), "output for q (2, 5, 8), k (2, 7, 8), v (2, 7, 6)")
+check_shape(weights, (2, 5, 7), "weights for q (2, 5, 8), k (2, 7, 8), v (2, 7, 6)")
+check_probabilities(weights, dim=-1, name="weights (B=2, Lq=5, Lk=7)")
+
+# A worked example, dk = 4 so the scores are divided by sqrt(4) = 2.
+q = torch.tensor([[[2., 0., 0., 0.], [0., 0., 2., 2.]]])           # (1, 2, 4)
+k = torch.tensor([[[1., 0., 0., 0.], [0., 0., 1., 0.], [0., 0., 0., 1.]]])   # (1, 3, 4)
+v = torch.tensor([[[1., 0.], [0., 1.], [1., 1.]]])                 # (1, 3, 2)
+# scaled scores: query 0 -> [1, 0, 0], query 1 -> [0, 1, 1]
+# weights: [e, 1, 1] / (e + 2) and [1, e, e] / (1 + 2e)
+out, weights = attempt_pair("scaled_dot_product_attention(q, k, v)", scaled_dot_product_attention, q, k, v)
+check_close(weights, torch.tensor([[[0.576117, 0.211942, 0.211942], [0.155362, 0.422319, 0.422319]]]),
+            "weights of the worked example (dk=4)", atol=1e-5,
+            hint="divide the scores by sqrt(dk) (not dk) and take the softmax over the keys (dim=-1)")
+check_close(out, torch.tensor([[[0.788058, 0.423883], [0.577681, 0.844638]]]),
+            "output of the worked example (dk=4)", atol=1e-5, hint="output = weights @ v")
+
+# The same with a mask: query 0 may not see key 2, query 1 may not see key 1.
+mask = torch.tensor([[True, True, False], [True, False, True]])    # (Lq, Lk), True = may attend
+# weights: [e, 1, 0] / (e + 1) and [1, 0, e] / (1 + e)
+out, weights = attempt_pair("scaled_dot_product_attention(q, k, v, mask)", scaled_dot_product_attention, q, k, v, mask)
+check_masked_zero(weights, mask, "weights of the worked example with a mask")
+check_close(weights, torch.tensor([[[0.731059, 0.268941, 0.0], [0.268941, 0.0, 0.731059]]]),
+            "weights of the worked example with mask [[T, T, F], [T, F, T]]", atol=1e-5,
+            hint="True = may attend: fill the scores where the mask is *False* with -inf before the softmax")
+check_close(out, torch.tensor([[[0.731059, 0.268941], [1.0, 0.731059]]]),
+            "output of the worked example with a mask", atol=1e-5)
+
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (comparison with torch.nn.functional.scaled_dot_product_attention, masks of several
+# shapes, (B, H, L, d) inputs) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+def _reference_weights(_qq, _kk, _mask=None):
+    _s = _qq.double() @ _kk.double().transpose(-2, -1) / math.sqrt(_qq.shape[-1])
+    if _mask is not None:
+        _s = _s.masked_fill(~_mask, float("-inf"))
+    return torch.softmax(_s, dim=-1)
+
+
+def _keep(_shape, _gen):
+    """A random boolean mask of `_shape` (..., Lq, Lk) that never blocks a whole row."""
+    _mm = torch.rand(_shape, generator=_gen) > 0.4
+    _mm[..., torch.arange(_shape[-2]), torch.arange(_shape[-2]) % _shape[-1]] = True
+    return _mm
+
+
+_HINT = ("softmax(q k^T / sqrt(dk)) over the keys (dim=-1), on the last two dimensions only; "
+         "True in the mask = may attend")
+_g = torch.Generator().manual_seed(101)
+_cases = [
+    ("B=2, Lq=5, Lk=7, dk=8, dv=6, no mask", (2,), 5, 7, 8, 6, None),
+    ("B=2, H=3, Lq=4, Lk=6, dk=5, dv=7, no mask", (2, 3), 4, 6, 5, 7, None),
+    ("B=2, H=3, Lq=4, Lk=6, dk=5, dv=7, mask (Lq, Lk)", (2, 3), 4, 6, 5, 7, (4, 6)),
+    ("B=2, H=3, Lq=4, Lk=6, dk=5, dv=7, mask (B, 1, Lq, Lk) broadcast over heads", (2, 3), 4, 6, 5, 7, (2, 1, 4, 6)),
+    ("B=3, Lq=6, Lk=4, dk=7, dv=5, mask (B, Lq, Lk)", (3,), 6, 4, 7, 5, (3, 6, 4)),
+    ("B=1, Lq=Lk=9, dk=dv=16, causal mask (Lq, Lk)", (1,), 9, 9, 16, 16, "causal"),
+]
+for _what, _batch, _lq, _lk, _dk, _dv, _mshape in _cases:
+    _q = torch.randn(*_batch, _lq, _dk, generator=_g) * 1.5
+    _k = torch.randn(*_batch, _lk, _dk, generator=_g) * 1.5
+    _v = torch.randn(*_batch, _lk, _dv, generator=_g)
+    if _mshape is None:
+        _m = None
+    elif _mshape == "causal":
+        _m = torch.ones(_lq, _lk).tril().bool()
+    else:
+        _m = _keep(_mshape, _g)
+    _out, _w = attempt_pair(f"scaled_dot_product_attention ({_what})", scaled_dot_product_attention,
+                            _q, _k, _v, *([] if _m is None else [_m]),
+                            hint="with (B, H, L, d) inputs, work on the last two dimensions only (k.transpose(-2, -1), not k.T "
+                                 "or transpose(1, 2)); the mask broadcasts against the (..., Lq, Lk) scores")
+    check_shape(_out, (*_batch, _lq, _dv), f"output ({_what})")
+    check_shape(_w, (*_batch, _lq, _lk), f"weights ({_what})")
+    check_probabilities(_w, dim=-1, name=f"weights ({_what})")
+    if _m is not None:
+        check_masked_zero(_w, _m, f"weights ({_what})")
+    check_close(_w, _reference_weights(_q, _k, _m), f"weights ({_what})", rtol=1e-4, atol=1e-5, hint=_HINT)
+    check_close(_out, F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_m),
+                f"output ({_what}) compared with F.scaled_dot_product_attention", rtol=1e-4, atol=1e-5, hint=_HINT)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 2. The causal mask (3 points)
+#
+# A decoder that generates a sequence left to right must not look at the future: query $i$ may
+# attend to key $j$ only when $j \le i$. Implement `causal_mask(length)`: a **bool** tensor of
+# shape `(L, L)` with `mask[i, j] = True` exactly where $j \le i$ (rows are queries, columns keys).
+#
+# Example, `causal_mask(3)`:
+# ```
+# [[ True, False, False],
+#  [ True,  True, False],
+#  [ True,  True,  True]]
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "causal_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def causal_mask(length: int) -> torch.Tensor:
+    """(L, L) bool tensor, True where key j <= query i (may attend)."""
+    ### BEGIN SOLUTION
+    return torch.ones(length, length, dtype=torch.bool).tril()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+m = attempt("causal_mask(3)", causal_mask, 3)
+check_dtype(m, torch.bool, "causal_mask(3)")
+check_shape(m, (3, 3), "causal_mask(3)")
+check_equal(m, torch.tensor([[True, False, False], [True, True, False], [True, True, True]]), "causal_mask(3)",
+            hint="row i is the query: it may see keys j <= i (lower triangle, diagonal included)")
+
+# %% nbgrader={"grade": true, "grade_id": "test_causal_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other lengths, including 1) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+for _L in (1, 2, 5, 8):
+    _m = attempt(f"causal_mask({_L})", causal_mask, _L)
+    check_dtype(_m, torch.bool, f"causal_mask({_L})")
+    _i = torch.arange(_L)
+    check_equal(_m, _i[None, :] <= _i[:, None], f"causal_mask({_L})",
+                hint="row i is the query: it may see keys j <= i (lower triangle, diagonal included)")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 3. Truncated self-attention: the window mask (3 points)
+#
+# For long inputs such as speech (100 frames per second), lecture 3 let each position attend only
+# to its neighbours: **truncated** self-attention with a window $w$ keeps the pairs with
+# $|i - j| \le w$. Implement `window_mask(length, window)`: a **bool** `(L, L)` tensor, True where
+# $|i - j| \le$ `window`. `window=0` lets each position see only itself; a window $\ge L - 1$
+# lets everyone see everyone.
+#
+# Example, `window_mask(4, 1)`:
+# ```
+# [[ True,  True, False, False],
+#  [ True,  True,  True, False],
+#  [False,  True,  True,  True],
+#  [False, False,  True,  True]]
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "window_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def window_mask(length: int, window: int) -> torch.Tensor:
+    """(L, L) bool tensor, True where |i - j| <= window (may attend)."""
+    ### BEGIN SOLUTION
+    i = torch.arange(length)
+    return (i[:, None] - i[None, :]).abs() <= window          # (L, L)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_window_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+m = attempt("window_mask(4, 1)", window_mask, 4, 1)
+check_dtype(m, torch.bool, "window_mask(4, 1)")
+check_shape(m, (4, 4), "window_mask(4, 1)")
+check_equal(m, torch.tensor([[True, True, False, False], [True, True, True, False],
+                             [False, True, True, True], [False, False, True, True]]), "window_mask(4, 1)",
+            hint="|i - j| <= window, on both sides of the diagonal, the distance `window` itself included")
+
+# %% nbgrader={"grade": true, "grade_id": "test_window_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other lengths and windows, window 0, windows longer than the sequence) run when
+# your notebook is graded.
+### BEGIN HIDDEN TESTS
+for _L, _w in ((1, 0), (5, 0), (6, 2), (7, 3), (5, 4), (4, 9)):
+    _m = attempt(f"window_mask({_L}, {_w})", window_mask, _L, _w)
+    check_dtype(_m, torch.bool, f"window_mask({_L}, {_w})")
+    _i = torch.arange(_L)
+    check_equal(_m, (_i[:, None] - _i[None, :]).abs() <= _w, f"window_mask({_L}, window={_w})",
+                hint="|i - j| <= window, on both sides of the diagonal, the distance `window` itself included")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 4. The padding mask (3 points)
+#
+# Sequences of different lengths are padded to a common length `max_len` to form a batch. The
+# padding positions must be ignored as keys. Implement `padding_mask(lengths, max_len)`:
+# `lengths` holds the real length of each sequence, as a LongTensor of shape `(B,)` **or** a list
+# of ints (`torch.as_tensor` turns both into a tensor); return a **bool** `(B, max_len)` tensor,
+# True for the real positions $p <$ `lengths[b]`, False for padding.
+#
+# Example, `padding_mask(torch.tensor([2, 4, 1]), 4)`:
+# ```
+# [[ True,  True, False, False],
+#  [ True,  True,  True,  True],
+#  [ True, False, False, False]]
+# ```
+# To use it as an attention mask over the keys, `padding_mask(...)[:, None, :]` has shape
+# `(B, 1, Lk)` and broadcasts to `(B, Lq, Lk)`.
+
+# %% nbgrader={"grade": false, "grade_id": "padding_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def padding_mask(lengths, max_len: int) -> torch.Tensor:
+    """(B, max_len) bool tensor, True where position < lengths[b] (a real token).
+
+    lengths: LongTensor of shape (B,) or a list of B ints.
+    """
+    ### BEGIN SOLUTION
+    lengths = torch.as_tensor(lengths)
+    return torch.arange(max_len)[None, :] < lengths[:, None]      # (B, max_len)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+m = attempt("padding_mask(tensor([2, 4, 1]), 4)", padding_mask, torch.tensor([2, 4, 1]), 4)
+check_dtype(m, torch.bool, "padding_mask(tensor([2, 4, 1]), 4)")
+check_shape(m, (3, 4), "padding_mask(tensor([2, 4, 1]), 4)")
+expected = torch.tensor([[True, True, False, False], [True, True, True, True], [True, False, False, False]])
+check_equal(m, expected, "padding_mask(tensor([2, 4, 1]), 4)",
+            hint="True for the real positions p < lengths[b] (strictly less), False for the padding")
+check_equal(attempt("padding_mask([2, 4, 1], 4)", padding_mask, [2, 4, 1], 4,
+                    hint="lengths may be a list: torch.as_tensor(lengths) accepts both a list and a tensor"), expected, "padding_mask([2, 4, 1], 4) with a list of lengths",
+            hint="torch.as_tensor(lengths) accepts both a list and a tensor")
+
+# %% nbgrader={"grade": true, "grade_id": "test_padding_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other batches, a length equal to max_len, a length of 0, lists) run when your
+# notebook is graded.
+### BEGIN HIDDEN TESTS
+for _lengths, _max_len in ((torch.tensor([3, 7, 0, 5]), 7), (torch.tensor([1]), 1), (torch.tensor([6, 2]), 9),
+                           ([1, 2], 4), ([5, 5, 3], 5)):
+    _what = f"padding_mask({'tensor(' + str(_lengths.tolist()) + ')' if torch.is_tensor(_lengths) else _lengths}, {_max_len})"
+    _m = attempt(_what, padding_mask, _lengths, _max_len,
+                 hint="lengths may be a list or a tensor: torch.as_tensor(lengths) accepts both")
+    check_dtype(_m, torch.bool, _what)
+    _ref = torch.arange(_max_len)[None, :] < torch.as_tensor(_lengths)[:, None]
+    check_equal(_m, _ref, _what, hint="True for the real positions p < lengths[b] (strictly less), False for the padding")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 5. A self-attention layer (3 points)
+#
+# One head of self-attention with learned projections (lecture 2, section 4.2). For an input
+# $X$ of shape `(B, L, d_in)`:
+#
+# $$Q = X W_q,\quad K = X W_k,\quad V = X W_v \quad (B, L, d_{out}),\qquad
+#   A = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_{out}}}\right),\qquad \text{out} = A V .$$
+#
+# The projections are given: `self.query`, `self.key`, `self.value` are
+# `nn.Linear(d_in, d_out, bias=False)` (so $d_k = d_v = d_{out}$). Write `forward(x, mask=None)`,
+# which returns `(out, weights)` with `out` `(B, L, d_out)` and `weights` `(B, L, L)`. `mask` is an
+# optional bool tensor of shape `(L, L)` or `(B, L, L)`, True = may attend. You may call your
+# `scaled_dot_product_attention`, but note that this question is graded on its own: a mistake in
+# part 1 then costs points here too.
+
+# %% nbgrader={"grade": false, "grade_id": "SelfAttention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class SelfAttention(nn.Module):
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__()
+        self.query = nn.Linear(d_in, d_out, bias=False)   # W_q
+        self.key = nn.Linear(d_in, d_out, bias=False)     # W_k
+        self.value = nn.Linear(d_in, d_out, bias=False)   # W_v
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Single-head self-attention.
+
+        Inputs:
+        - x: (B, L, d_in)
+        - mask: optional bool tensor (L, L) or (B, L, L); True = may attend
+
+        Returns a tuple of:
+        - out: (B, L, d_out)
+        - weights: (B, L, L)
+        """
+        ### BEGIN SOLUTION
+        q, k, v = self.query(x), self.key(x), self.value(x)          # (B, L, d_out) each
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])    # (B, L, L)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)                      # (B, L, L)
+        return weights @ v, weights                                  # (B, L, d_out), (B, L, L)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_SelfAttention", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+layer = attempt("SelfAttention(4, 6)", SelfAttention, 4, 6)
+check_true(all(isinstance(getattr(layer, n, None), nn.Linear) for n in ("query", "key", "value")),
+           "SelfAttention needs attributes query, key and value, each nn.Linear(d_in, d_out, bias=False)")
+x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1))       # (B, L, d_in)
+out, weights = attempt_pair("SelfAttention(4, 6)(x)", layer, x)
+check_shape(out, (2, 5, 6), "SelfAttention(d_in=4, d_out=6) output for x (2, 5, 4)")
+check_shape(weights, (2, 5, 5), "SelfAttention(d_in=4, d_out=6) weights for x (2, 5, 4)")
+check_probabilities(weights, dim=-1, name="SelfAttention weights (B=2, L=5)")
+
+# A worked example: W_q = 2 I, W_k = I, W_v swaps the two features.
+layer = SelfAttention(2, 2)
+with torch.no_grad():
+    layer.query.weight.copy_(torch.tensor([[2., 0.], [0., 2.]]))
+    layer.key.weight.copy_(torch.eye(2))
+    layer.value.weight.copy_(torch.tensor([[0., 1.], [1., 0.]]))
+x = torch.tensor([[[1., 0.], [0., 1.], [1., 1.]]])                         # (1, 3, 2)
+# Q K^T / sqrt(2) = sqrt(2) * [[1, 0, 1], [0, 1, 1], [1, 1, 2]]; row 0 -> [a, b, a], a = e^√2 / (2e^√2 + 1)
+out, weights = attempt_pair("SelfAttention(2, 2)(x)", layer, x)
+check_close(weights, torch.tensor([[[0.445808, 0.108383, 0.445808], [0.108383, 0.445808, 0.445808],
+                                    [0.163579, 0.163579, 0.672842]]]),
+            "SelfAttention weights of the worked example", atol=1e-5,
+            hint="queries from self.query, keys from self.key; divide by sqrt(d_out); softmax over the keys (dim=-1)")
+check_close(out, torch.tensor([[[0.554192, 0.891617], [0.891617, 0.554192], [0.836421, 0.836421]]]),
+            "SelfAttention output of the worked example", atol=1e-5, hint="out = weights @ self.value(x)")
+# With a causal mask (built with plain torch: lower triangle = may attend).
+out, weights = attempt_pair("SelfAttention(2, 2)(x, causal mask)", layer, x, torch.ones(3, 3).tril().bool())
+check_close(weights, torch.tensor([[[1.0, 0.0, 0.0], [0.195570, 0.804430, 0.0], [0.163579, 0.163579, 0.672842]]]),
+            "SelfAttention weights of the worked example with a causal mask", atol=1e-5,
+            hint="True = may attend: fill the scores where the mask is *False* with -inf before the softmax")
+
+# %% nbgrader={"grade": true, "grade_id": "test_SelfAttention_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (random weights and sizes, masks, causality, permutation equivariance) run when
+# your notebook is graded.
+### BEGIN HIDDEN TESTS
+_g = torch.Generator().manual_seed(201)
+_B, _L, _din, _dout = 2, 7, 5, 3
+_layer = SelfAttention(_din, _dout).eval()
+with torch.no_grad():
+    for _lin in (_layer.query, _layer.key, _layer.value):
+        _lin.weight.copy_(torch.randn(_dout, _din, generator=_g))
+_x = torch.randn(_B, _L, _din, generator=_g)
+
+
+def _reference_self_attention(_xx, _mask=None):
+    _W = {_n: getattr(_layer, _n).weight.detach().double() for _n in ("query", "key", "value")}
+    _qq, _kk, _vv = (_xx.double() @ _W[_n].T for _n in ("query", "key", "value"))
+    _s = torch.einsum("bid,bjd->bij", _qq, _kk) / math.sqrt(_dout)
+    if _mask is not None:
+        _s = _s.masked_fill(~_mask, float("-inf"))
+    _ww = torch.softmax(_s, dim=-1)
+    return _ww @ _vv, _ww
+
+
+_HINT = ("queries from self.query, keys from self.key, values from self.value; divide by sqrt(d_out); "
+         "softmax over the keys (dim=-1); True in the mask = may attend")
+_m_batch = torch.rand(_B, _L, _L, generator=_g) > 0.5
+_m_batch[:, torch.arange(_L), torch.arange(_L)] = True                    # never a whole row blocked
+for _what, _m in (("no mask", None), ("causal mask (L, L)", torch.ones(_L, _L).tril().bool()),
+                  ("random mask (B, L, L)", _m_batch)):
+    _out, _w = attempt_pair(f"SelfAttention forward on x (B={_B}, L={_L}, d_in={_din}), {_what}",
+                            _layer, _x, *([] if _m is None else [_m]))
+    _ref_out, _ref_w = _reference_self_attention(_x, _m)
+    _name = f"SelfAttention(d_in={_din}, d_out={_dout}) on x (B={_B}, L={_L}), {_what}"
+    check_shape(_out, (_B, _L, _dout), f"output of {_name}")
+    check_probabilities(_w, dim=-1, name=f"weights of {_name}")
+    if _m is not None:
+        check_masked_zero(_w, _m, f"weights of {_name}")
+    check_close(_w, _ref_w, f"weights of {_name}", rtol=1e-4, atol=1e-5, hint=_HINT)
+    check_close(_out, _ref_out, f"output of {_name}", rtol=1e-4, atol=1e-5, hint=_HINT)
+
+# Causality: with a causal mask, changing the inputs after position t leaves outputs 0..t unchanged.
+_causal = torch.ones(_L, _L).tril().bool()
+_out, _ = _layer(_x, _causal)
+for _t in (0, 3):
+    _x2 = _x.clone()
+    _x2[:, _t + 1:] = torch.randn(_B, _L - _t - 1, _din, generator=_g) * 3
+    _out2, _ = _layer(_x2, _causal)
+    check_close(_out2[:, :_t + 1], _out[:, :_t + 1],
+                f"SelfAttention outputs at positions 0..{_t} with a causal mask after changing the inputs after position {_t}",
+                atol=1e-6, hint="a causal mask must stop every position from seeing later positions")
+
+# Permutation equivariance: without positions, shuffling the inputs shuffles the outputs the same way.
+_perm = torch.tensor([3, 0, 6, 1, 5, 2, 4])
+_out, _w = _layer(_x)
+_out_p, _w_p = _layer(_x[:, _perm])
+check_close(_out_p, _out[:, _perm], "SelfAttention(x[:, perm]) compared with SelfAttention(x)[:, perm]",
+            rtol=1e-4, atol=1e-5, hint="self-attention without positional information is permutation equivariant")
+check_close(_w_p, _w[:, _perm][:, :, _perm], "SelfAttention weights for x[:, perm] compared with the permuted weights",
+            rtol=1e-4, atol=1e-5)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 6. Multi-head attention (9 points)
+#
+# Lecture 3: $H$ heads side by side, each with its own projections, concatenated and projected by
+# $W_O$. As in `torch.nn.MultiheadAttention`, one `(d, d)` projection computes all heads at once
+# and its output is **split** into $H$ chunks of size $d_h = d / H$: head $h$ uses the features
+# `[h * dh, (h + 1) * dh)` of each projection.
+#
+# $$Q = X_q W_q,\ K = X_k W_k,\ V = X_v W_v \ \to\ \text{split into } (B, H, L, d_h),\qquad
+#   O_h = \mathrm{softmax}\!\left(\frac{Q_h K_h^\top}{\sqrt{d_h}}\right) V_h,\qquad
+#   \mathrm{MHA} = [O_1, \dots, O_H]\, W_O + b_O .$$
+#
+# `MultiHeadAttention(d_model, num_heads, bias=True)`:
+#
+# * The constructor is given except for one check that you write: raise a **`ValueError`** when
+#   `d_model` is not a multiple of `num_heads`. The projections `q_proj`, `k_proj`, `v_proj`,
+#   `out_proj` are `nn.Linear(d_model, d_model, bias=bias)`.
+# * `forward(query, key, value, mask=None)`: `query` `(B, Lq, d)`, `key` and `value` `(B, Lk, d)`
+#   (self-attention when all three are the same tensor, cross-attention otherwise). `mask` is an
+#   optional bool tensor `(Lq, Lk)` or `(B, Lq, Lk)`, True = may attend, **the same for every head**
+#   (a `(B, Lq, Lk)` mask needs a head dimension, `mask[:, None]`, to broadcast against
+#   `(B, H, Lq, Lk)` scores). Return `(out, weights)`: `out` `(B, Lq, d)` and the weights of every
+#   head, `(B, H, Lq, Lk)`.
+#
+# Shapes to keep in mind: `(B, L, d)` → `view(B, L, H, dh)` → `transpose(1, 2)` → `(B, H, L, dh)`;
+# and back, `(B, H, Lq, dh)` → `transpose(1, 2)` → `reshape(B, Lq, d)` → `out_proj`.
+#
+# **Checked against PyTorch.** The hidden tests copy your weights into
+# `nn.MultiheadAttention(d_model, H, bias=bias, batch_first=True)` (its `in_proj_weight` is
+# `[W_q; W_k; W_v]` stacked, `in_proj_bias` likewise, and `out_proj`) and compare outputs and
+# per-head weights (`need_weights=True, average_attn_weights=False`). Its boolean `attn_mask`
+# means True = *blocked*, so it receives `~mask`; a `(B, Lq, Lk)` mask must be given to it as
+# `(B * H, Lq, Lk)`, `(~mask).repeat_interleave(H, dim=0)`.
+
+# %% nbgrader={"grade": false, "grade_id": "MultiHeadAttention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, bias: bool = True):
+        super().__init__()
+        # Raise a ValueError if d_model is not a multiple of num_heads.
+        ### BEGIN SOLUTION
+        if d_model % num_heads != 0:
+            raise ValueError(f"d_model={d_model} is not a multiple of num_heads={num_heads}")
+        ### END SOLUTION
+        self.d_model, self.num_heads = d_model, num_heads
+        self.head_dim = d_model // num_heads                       # dh
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)       # all heads' W_q side by side
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)     # W_O
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Multi-head attention.
+
+        Inputs:
+        - query: (B, Lq, d_model)
+        - key, value: (B, Lk, d_model)
+        - mask: optional bool tensor (Lq, Lk) or (B, Lq, Lk), True = may attend, shared by all heads
+
+        Returns a tuple of:
+        - out: (B, Lq, d_model)
+        - weights: (B, H, Lq, Lk), the attention weights of every head
+        """
+        ### BEGIN SOLUTION
+        B, Lq, _ = query.shape
+        Lk = key.shape[1]
+        H, dh = self.num_heads, self.head_dim
+        q = self.q_proj(query).view(B, Lq, H, dh).transpose(1, 2)    # (B, H, Lq, dh)
+        k = self.k_proj(key).view(B, Lk, H, dh).transpose(1, 2)      # (B, H, Lk, dh)
+        v = self.v_proj(value).view(B, Lk, H, dh).transpose(1, 2)    # (B, H, Lk, dh)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(dh)             # (B, H, Lq, Lk)
+        if mask is not None:
+            if mask.dim() == 3:
+                mask = mask[:, None]                                 # (B, 1, Lq, Lk) same for every head
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)                      # (B, H, Lq, Lk)
+        o = (weights @ v).transpose(1, 2).reshape(B, Lq, self.d_model)   # (B, Lq, H*dh) heads concatenated
+        return self.out_proj(o), weights                             # (B, Lq, d), (B, H, Lq, Lk)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+mha = attempt("MultiHeadAttention(12, 3)", MultiHeadAttention, 12, 3)
+for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+    check_true(isinstance(getattr(mha, name, None), nn.Linear),
+               f"MultiHeadAttention needs an attribute {name} = nn.Linear(d_model, d_model, bias=bias)")
+# Cross-attention: B=2, Lq=5, Lk=7, d_model=12, H=3 (dh=4).
+g = torch.Generator().manual_seed(2)
+query, key, value = torch.randn(2, 5, 12, generator=g), torch.randn(2, 7, 12, generator=g), torch.randn(2, 7, 12, generator=g)
+out, weights = attempt_pair("MultiHeadAttention(12, 3)(query, key, value)", mha, query, key, value)
+check_shape(out, (2, 5, 12), "MultiHeadAttention output (B=2, Lq=5, d_model=12)")
+check_shape(weights, (2, 3, 5, 7), "MultiHeadAttention weights (B=2, H=3, Lq=5, Lk=7)")
+check_probabilities(weights, dim=-1, name="MultiHeadAttention weights (B=2, H=3, Lq=5, Lk=7)")
+mask = torch.rand(5, 7, generator=g) > 0.5                                 # (Lq, Lk), shared by the batch
+mask[:, 0] = True                                                          # never a whole row blocked
+out, weights = attempt_pair("MultiHeadAttention(12, 3)(query, key, value, mask (Lq, Lk))", mha, query, key, value, mask)
+check_shape(weights, (2, 3, 5, 7), "MultiHeadAttention weights with a (Lq, Lk) mask")
+check_masked_zero(weights, mask, "MultiHeadAttention weights with a (Lq=5, Lk=7) mask, every head")
+mask = torch.rand(2, 5, 7, generator=g) > 0.5                              # (B, Lq, Lk), one per sequence
+mask[:, :, 0] = True
+out, weights = attempt_pair("MultiHeadAttention(12, 3)(query, key, value, mask (B, Lq, Lk))", mha, query, key, value, mask,
+                             hint="a (B, Lq, Lk) mask needs a head dimension to broadcast against (B, H, Lq, Lk): mask[:, None]")
+check_shape(weights, (2, 3, 5, 7), "MultiHeadAttention weights with a (B, Lq, Lk) mask")
+check_masked_zero(weights, mask[:, None], "MultiHeadAttention weights with a (B=2, Lq=5, Lk=7) mask, every head")
+
+# A worked example: d_model=4, H=2 (dh=2), identity q/k/v projections, W_O = 2 I, b_O = [1, 0, 0, -1].
+mha = MultiHeadAttention(4, 2)
+with torch.no_grad():
+    for lin in (mha.q_proj, mha.k_proj, mha.v_proj):
+        lin.weight.copy_(torch.eye(4))
+        lin.bias.zero_()
+    mha.out_proj.weight.copy_(2 * torch.eye(4))
+    mha.out_proj.bias.copy_(torch.tensor([1., 0., 0., -1.]))
+x = torch.tensor([[[2., 0., 0., 1.], [0., 2., 1., 0.]]])                   # (1, 2, 4)
+# head 0 sees features 0-1: [2, 0] and [0, 2] -> scaled scores [[4, 0], [0, 4]] / √2 -> diagonal weight σ(2√2) = 0.944193
+# head 1 sees features 2-3: [0, 1] and [1, 0] -> scaled scores [[1, 0], [0, 1]] / √2 -> diagonal weight σ(1/√2) = 0.669762
+out, weights = attempt_pair("MultiHeadAttention(4, 2)(x, x, x)", mha, x, x, x)
+check_close(weights, torch.tensor([[[[0.944193, 0.055807], [0.055807, 0.944193]],
+                                    [[0.669762, 0.330238], [0.330238, 0.669762]]]]),
+            "MultiHeadAttention weights of the worked example (B=1, H=2, Lq=Lk=2)", atol=1e-5,
+            hint="head h uses features [h*dh, (h+1)*dh): view(B, L, H, dh).transpose(1, 2); divide by sqrt(dh)")
+# heads concatenated: [[1.888386, 0.111614, 0.330238, 0.669762], [0.111614, 1.888386, 0.669762, 0.330238]], then out_proj
+check_close(out, torch.tensor([[[4.776771, 0.223229, 0.660477, 0.339523], [1.223229, 3.776771, 1.339523, -0.339523]]]),
+            "MultiHeadAttention output of the worked example", atol=1e-5,
+            hint="(B, H, L, dh) -> transpose(1, 2) -> reshape(B, L, d) puts the heads side by side; then apply out_proj")
+
+# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (ValueError, bias=False, masks shared by the heads, permutation equivariance) run
+# when your notebook is graded.
+### BEGIN HIDDEN TESTS
+check_raises(ValueError, MultiHeadAttention, 10, 3, name="MultiHeadAttention(d_model=10, num_heads=3)")
+check_raises(ValueError, MultiHeadAttention, 6, 4, name="MultiHeadAttention(d_model=6, num_heads=4)")
+_m0 = attempt("MultiHeadAttention(8, 2, bias=False)", MultiHeadAttention, 8, 2, bias=False)
+check_true(all(getattr(_m0, _n).bias is None for _n in ("q_proj", "k_proj", "v_proj", "out_proj")),
+           "MultiHeadAttention(8, 2, bias=False): q_proj, k_proj, v_proj and out_proj must have no bias")
+
+_g = torch.Generator().manual_seed(301)
+_B, _Lq, _Lk, _d, _H = 3, 4, 6, 10, 2
+_mha = MultiHeadAttention(_d, _H).eval()
+with torch.no_grad():
+    for _p in _mha.parameters():
+        _p.copy_(torch.randn(_p.shape, generator=_g) * 0.5)
+_xq, _xk, _xv = torch.randn(_B, _Lq, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g)
+_m2 = torch.rand(_Lq, _Lk, generator=_g) > 0.5
+_m2[torch.arange(_Lq), torch.arange(_Lq)] = True
+_m3 = torch.rand(_B, _Lq, _Lk, generator=_g) > 0.5
+_m3[:, torch.arange(_Lq), (torch.arange(_Lq) + 2) % _Lk] = True
+for _what, _m, _mh in (("mask (Lq, Lk)", _m2, _m2), ("mask (B, Lq, Lk)", _m3, _m3[:, None])):
+    _name = f"MultiHeadAttention({_d}, {_H}) weights (B={_B}, H={_H}, Lq={_Lq}, Lk={_Lk}), {_what}"
+    _out, _w = attempt_pair(f"MultiHeadAttention({_d}, {_H}) forward, B={_B}, Lq={_Lq}, Lk={_Lk}, {_what}", _mha, _xq, _xk, _xv, _m,
+                            hint="a mask is shared by all heads: a (B, Lq, Lk) mask needs a head dimension, mask[:, None]")
+    check_shape(_out, (_B, _Lq, _d), f"MultiHeadAttention({_d}, {_H}) output (B={_B}, Lq={_Lq}), {_what}")
+    check_shape(_w, (_B, _H, _Lq, _Lk), _name)
+    check_probabilities(_w, dim=-1, name=_name)
+    check_masked_zero(_w, _mh, _name)
+
+# Permutation equivariance of self-attention (no positional information).
+_x = torch.randn(2, 7, _d, generator=_g)
+_perm = torch.tensor([6, 2, 0, 5, 1, 3, 4])
+_out, _w = _mha(_x, _x, _x)
+_xp = _x[:, _perm]
+_out_p, _w_p = _mha(_xp, _xp, _xp)
+check_close(_out_p, _out[:, _perm], "MultiHeadAttention self-attention on x[:, perm] compared with the permuted output",
+            rtol=1e-4, atol=1e-5, hint="multi-head self-attention without positional information is permutation equivariant")
+check_close(_w_p, _w[:, :, _perm][:, :, :, _perm], "MultiHeadAttention weights on x[:, perm] compared with the permuted weights",
+            rtol=1e-4, atol=1e-5)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention_torch_equivalence", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests: your MultiHeadAttention against torch.nn.MultiheadAttention with the same weights
+# (self- and cross-attention, masks, bias=False) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+def _torch_twin(_mine, _dd, _hh, _with_bias):
+    """nn.MultiheadAttention holding the weights of `_mine`."""
+    _twin = nn.MultiheadAttention(_dd, _hh, bias=_with_bias, batch_first=True).eval()
+    with torch.no_grad():
+        _twin.in_proj_weight.copy_(torch.cat([_mine.q_proj.weight, _mine.k_proj.weight, _mine.v_proj.weight]))  # (3d, d)
+        _twin.out_proj.weight.copy_(_mine.out_proj.weight)
+        if _with_bias:
+            _twin.in_proj_bias.copy_(torch.cat([_mine.q_proj.bias, _mine.k_proj.bias, _mine.v_proj.bias]))      # (3d,)
+            _twin.out_proj.bias.copy_(_mine.out_proj.bias)
+    return _twin
+
+
+_HINT = ("head h uses features [h*dh, (h+1)*dh) of each projection (view(B, L, H, dh).transpose(1, 2)); scale by "
+         "1/sqrt(dh); merge with transpose(1, 2).reshape(B, Lq, d) and apply out_proj; a mask is shared by all heads")
+_g = torch.Generator().manual_seed(401)
+for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5, 7, 12, 3, True, "cross"),
+                                         (3, 4, 6, 8, 4, False, "cross"), (2, 6, 6, 16, 1, True, "self")):
+    _mha = MultiHeadAttention(_d, _H, bias=_bias).eval()
+    with torch.no_grad():
+        for _p in _mha.parameters():
+            _p.copy_(torch.randn(_p.shape, generator=_g) * 0.4)
+    _ref = _torch_twin(_mha, _d, _H, _bias)
+    if _kind == "self":
+        _xq = _xk = _xv = torch.randn(_B, _Lq, _d, generator=_g)
+    else:
+        _xq, _xk, _xv = (torch.randn(_B, _Lq, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g),
+                         torch.randn(_B, _Lk, _d, generator=_g))
+    _m2 = torch.rand(_Lq, _Lk, generator=_g) > 0.5
+    _m2[torch.arange(_Lq), torch.arange(_Lq) % _Lk] = True
+    _m3 = torch.rand(_B, _Lq, _Lk, generator=_g) > 0.5
+    _m3[:, torch.arange(_Lq), (torch.arange(_Lq) + 1) % _Lk] = True
+    _masks = [("no mask", None, None), ("mask (Lq, Lk)", _m2, ~_m2),
+              ("mask (B, Lq, Lk)", _m3, (~_m3).repeat_interleave(_H, dim=0))]
+    if _kind == "self":
+        _masks.append(("causal mask", torch.ones(_Lq, _Lq).tril().bool(), ~torch.ones(_Lq, _Lq).tril().bool()))
+    for _what, _m, _torch_mask in _masks:
+        _name = f"MultiHeadAttention({_d}, {_H}, bias={_bias}) {_kind}-attention, B={_B}, Lq={_Lq}, Lk={_Lk}, {_what}"
+        with torch.no_grad():
+            _out, _w = attempt_pair(f"forward of {_name}", _mha, _xq, _xk, _xv, *([] if _m is None else [_m]), hint=_HINT)
+            _out_ref, _w_ref = _ref(_xq, _xk, _xv, attn_mask=_torch_mask, need_weights=True, average_attn_weights=False)
+        check_close(_w, _w_ref, f"weights of {_name}, compared with nn.MultiheadAttention", rtol=1e-4, atol=1e-5, hint=_HINT)
+        check_close(_out, _out_ref, f"output of {_name}, compared with nn.MultiheadAttention", rtol=1e-4, atol=1e-5, hint=_HINT)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 7. Sinusoidal positional encoding (3 points)
+#
+# Self-attention is permutation equivariant (the hidden tests of parts 5 and 6 check that yours
+# is): it needs the positions in its input. Implement the table of Vaswani et al. (2017), with sines
+# in the even columns and cosines in the odd columns (**interleaved**):
+#
+# $$\mathrm{PE}[p, 2i] = \sin\!\left(\frac{p}{10000^{2i/d}}\right),\qquad
+#   \mathrm{PE}[p, 2i+1] = \cos\!\left(\frac{p}{10000^{2i/d}}\right),\qquad
+#   p = 0, \dots, \texttt{max\_len} - 1,\quad i = 0, \dots, d/2 - 1 .$$
+#
+# `sinusoidal_positional_encoding(max_len, d_model)` returns a **float32** tensor of shape
+# `(max_len, d_model)`; `d_model` is even. Example: row $p = 1$ of the table for $d = 4$ is
+# $[\sin 1, \cos 1, \sin(1/100), \cos(1/100)]$.
+
+# %% nbgrader={"grade": false, "grade_id": "sinusoidal_positional_encoding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
+    """(max_len, d_model) float32 table: sin in the even columns, cos in the odd columns."""
+    ### BEGIN SOLUTION
+    p = torch.arange(max_len, dtype=torch.float32)[:, None]          # (max_len, 1) positions
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float32)        # (d/2,) the even indices 2i
+    angle = p / 10000.0 ** (two_i / d_model)                        # (max_len, d/2)
+    pe = torch.zeros(max_len, d_model)
+    pe[:, 0::2] = torch.sin(angle)                                  # PE[p, 2i]
+    pe[:, 1::2] = torch.cos(angle)                                  # PE[p, 2i+1]
+    return pe
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_positional_encoding", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+pe = attempt("sinusoidal_positional_encoding(3, 4)", sinusoidal_positional_encoding, 3, 4)
+check_shape(pe, (3, 4), "sinusoidal_positional_encoding(3, 4)")
+check_dtype(pe, torch.float32, "sinusoidal_positional_encoding(3, 4)")
+# columns: sin(p), cos(p), sin(p / 100), cos(p / 100)   (10000^(2/4) = 100)
+check_close(pe, torch.tensor([[0.0, 1.0, 0.0, 1.0],
+                              [0.841471, 0.540302, 0.010000, 0.999950],
+                              [0.909297, -0.416147, 0.019999, 0.999800]]),
+            "sinusoidal_positional_encoding(3, 4)", atol=1e-5,
+            hint="interleaved: sin in columns 0, 2, 4, ..., cos in columns 1, 3, 5, ...; "
+                 "columns 2i and 2i+1 share the frequency 1 / 10000^(2i/d)")
+
+# %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_positional_encoding_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other sizes, max_len=1) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+def _reference_pe(_n, _d):
+    _angle = torch.arange(_n, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, _d, 2, dtype=torch.float64) / _d)
+    _table = torch.empty(_n, _d, dtype=torch.float64)
+    _table[:, 0::2] = _angle.sin()
+    _table[:, 1::2] = _angle.cos()
+    return _table
+
+
+for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2)):
+    _pe = attempt(f"sinusoidal_positional_encoding({_max_len}, {_d})", sinusoidal_positional_encoding, _max_len, _d)
+    check_dtype(_pe, torch.float32, f"sinusoidal_positional_encoding({_max_len}, {_d})")
+    check_close(_pe, _reference_pe(_max_len, _d), f"sinusoidal_positional_encoding({_max_len}, {_d})", rtol=0, atol=1e-4,
+                hint="PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d)), interleaved")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part8", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 8. Put it together: a model that copies the previous token (not graded)
+#
+# A sequence of random tokens goes in; at every position $t \ge 1$ the model must output the token
+# at position $t - 1$. The content of a token says nothing about its neighbours, so only
+# **positions** can solve this. The model: an embedding plus your sinusoidal table, one layer of
+# your `MultiHeadAttention` with your `causal_mask` (it may look back, never ahead), and a linear
+# read-out. While the notebook is being graded, training is cut short.
+
+# %% nbgrader={"grade": false, "grade_id": "demo_train", "locked": true, "schema_version": 3, "solution": false, "task": false}
+class PreviousTokenModel(nn.Module):
+    def __init__(self, vocab_size, d_model, num_heads, max_len):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model))   # (max_len, d) fixed
+        self.attn = MultiHeadAttention(d_model, num_heads)
+        self.readout = nn.Linear(d_model, vocab_size)
+
+    def forward(self, ids):                                   # ids: (B, L)
+        L = ids.shape[1]
+        x = self.embed(ids) + self.pe[:L]                     # (B, L, d) token + position
+        h, weights = self.attn(x, x, x, causal_mask(L))       # (B, L, d), (B, H, L, L)
+        return self.readout(h), weights                       # (B, L, V), (B, H, L, L)
+
+
+def copy_loss(logits, ids):
+    """Cross-entropy of the prediction at t >= 1 against the token at t - 1."""
+    return F.cross_entropy(logits[:, 1:].reshape(-1, logits.shape[-1]), ids[:, :-1].reshape(-1))
+
+
+vocab_size, seq_len = 16, 12
+# While grading, the model is only run, not trained (creating a torch.optim optimizer alone
+# takes seconds of imports).
+steps = 0 if GRADING else 400
+torch.manual_seed(0)
+copier = PreviousTokenModel(vocab_size, 32, 2, seq_len)
+gen = torch.Generator().manual_seed(0)
+if steps:
+    optimizer = torch.optim.Adam(copier.parameters(), lr=1e-2)
+for step in range(steps):
+    ids = torch.randint(0, vocab_size, (64, seq_len), generator=gen)   # (B, L) random tokens
+    logits, _ = copier(ids)
+    loss = copy_loss(logits, ids)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+ids = torch.randint(0, vocab_size, (500, seq_len), generator=gen)      # fresh test sequences
+with torch.no_grad():
+    logits, test_weights = copier(ids)                                 # (500, L, V), (500, H, L, L)
+accuracy = (logits[:, 1:].argmax(-1) == ids[:, :-1]).float().mean().item()
+print(f"after {steps} training steps: test loss {copy_loss(logits, ids).item():.3f}, accuracy on fresh sequences "
+      f"{accuracy:.1%} (chance {1 / vocab_size:.1%}; a correct implementation reaches about 100% after 400 steps)")
+
+# %% nbgrader={"grade": false, "grade_id": "demo_plot", "locked": true, "schema_version": 3, "solution": false, "task": false}
+if not GRADING:
+    import matplotlib.pyplot as plt
+
+    from coursekit.attention_plots import plot_attention_heads
+
+    labels = [f"{p}:{int(t)}" for p, t in enumerate(ids[0])]          # position:token
+    plot_attention_heads(test_weights[0], labels, labels, suptitle="Your trained heads on a test sequence (position:token)")
+    plt.show()
+    for h in range(test_weights.shape[1]):
+        offset = (test_weights[0, h, 1:].argmax(-1) - torch.arange(1, seq_len)).float()
+        print(f"head {h}: most-attended key at offset {offset.median().item():+.0f} (median over queries 1..{seq_len - 1})")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Things to try (not graded)
+# 1. Train the model without the positional encoding (replace `self.pe[:L]` by 0). What accuracy
+#    do you get, and why is it about what you get? (Hint: with a causal mask, what can query $t$
+#    still tell about its position?)
+# 2. Replace `causal_mask(L)` by `window_mask(L, 1)`. The task is still solvable; is it learned
+#    faster? Now ask for the **next** token instead: which of the two masks can solve it?
+# 3. Pad the test sequences: give each a random length with `padding_mask`, combine it with the
+#    causal mask (`causal_mask(L) & padding_mask(lengths, L)[:, None, :]`, shape `(B, L, L)`) and
+#    check that the padded keys get weight 0 in every head.
+# 4. Compare the speed of your `MultiHeadAttention` with `nn.MultiheadAttention` for
+#    $L \in \{128, 512, 2048\}$ (use `torch.utils.benchmark` or `time.perf_counter`).
