@@ -285,7 +285,8 @@ class SkipGramNegativeSampling(nn.Module):
 # %% nbgrader={"grade": true, "grade_id": "test_SkipGramNegativeSampling", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 model = check_implemented(SkipGramNegativeSampling, 6, 2)
 check_true(isinstance(model.center_embed, nn.Embedding) and isinstance(model.context_embed, nn.Embedding),
-           "SkipGramNegativeSampling needs attributes center_embed and context_embed, both nn.Embedding(vocab_size, dim)")
+           "SkipGramNegativeSampling needs attributes center_embed and context_embed, both nn.Embedding(vocab_size, dim); "
+           f"got {type(getattr(model, 'center_embed', None)).__name__} and {type(getattr(model, 'context_embed', None)).__name__}")
 check_shape(model.center_embed.weight, (6, 2), "center_embed.weight")
 with torch.no_grad():
     model.center_embed.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5], [2.0, 0.0], [0.0, 0.0]]))
@@ -341,7 +342,8 @@ class CBOW(nn.Module):
 # %% nbgrader={"grade": true, "grade_id": "test_CBOW", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 cbow = check_implemented(CBOW, 10, 3)
 check_true(isinstance(cbow.embed, nn.Embedding) and isinstance(cbow.out, nn.Linear),
-           "CBOW needs attributes embed (nn.Embedding(V, dim)) and out (nn.Linear(dim, V))")
+           "CBOW needs attributes embed (nn.Embedding(V, dim)) and out (nn.Linear(dim, V)); "
+           f"got {type(getattr(cbow, 'embed', None)).__name__} and {type(getattr(cbow, 'out', None)).__name__}")
 logits = check_implemented(cbow, torch.tensor([[1, 2, 3, 4], [0, 0, 9, 9]]))
 check_shape(logits, (2, 10), "CBOW logits for a (2, 4) context batch")
 with torch.no_grad():

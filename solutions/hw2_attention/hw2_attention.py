@@ -398,7 +398,8 @@ class SelfAttention(nn.Module):
 # %% nbgrader={"grade": true, "grade_id": "test_SelfAttention", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 layer = attempt("SelfAttention(4, 6)", SelfAttention, 4, 6)
 check_true(all(isinstance(getattr(layer, n, None), nn.Linear) for n in ("query", "key", "value")),
-           "SelfAttention needs attributes query, key and value, each nn.Linear(d_in, d_out, bias=False)")
+           "SelfAttention needs attributes query, key and value, each nn.Linear(d_in, d_out, bias=False); got "
+           + ", ".join(f"{n}={type(getattr(layer, n, None)).__name__}" for n in ("query", "key", "value")))
 x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1))       # (B, L, d_in)
 out, weights = attempt_pair("SelfAttention(4, 6)(x)", layer, x)
 check_shape(out, (2, 5, 6), "SelfAttention(d_in=4, d_out=6) output for x (2, 5, 4)")
@@ -572,7 +573,8 @@ class MultiHeadAttention(nn.Module):
 mha = attempt("MultiHeadAttention(12, 3)", MultiHeadAttention, 12, 3)
 for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
     check_true(isinstance(getattr(mha, name, None), nn.Linear),
-               f"MultiHeadAttention needs an attribute {name} = nn.Linear(d_model, d_model, bias=bias)")
+               f"MultiHeadAttention needs an attribute {name} = nn.Linear(d_model, d_model, bias=bias); "
+               f"got {type(getattr(mha, name, None)).__name__}")
 # Cross-attention: B=2, Lq=5, Lk=7, d_model=12, H=3 (dh=4).
 g = torch.Generator().manual_seed(2)
 query, key, value = torch.randn(2, 5, 12, generator=g), torch.randn(2, 7, 12, generator=g), torch.randn(2, 7, 12, generator=g)
@@ -621,7 +623,8 @@ check_raises(ValueError, MultiHeadAttention, 10, 3, name="MultiHeadAttention(d_m
 check_raises(ValueError, MultiHeadAttention, 6, 4, name="MultiHeadAttention(d_model=6, num_heads=4)")
 _m0 = attempt("MultiHeadAttention(8, 2, bias=False)", MultiHeadAttention, 8, 2, bias=False)
 check_true(all(getattr(_m0, _n).bias is None for _n in ("q_proj", "k_proj", "v_proj", "out_proj")),
-           "MultiHeadAttention(8, 2, bias=False): q_proj, k_proj, v_proj and out_proj must have no bias")
+           "MultiHeadAttention(8, 2, bias=False): q_proj, k_proj, v_proj and out_proj must have no bias; got biases on "
+           + str([_n for _n in ("q_proj", "k_proj", "v_proj", "out_proj") if getattr(_m0, _n).bias is not None]))
 
 _g = torch.Generator().manual_seed(301)
 _B, _Lq, _Lk, _d, _H = 3, 4, 6, 10, 2
