@@ -64,6 +64,8 @@ def test_feedback_never_shows_hidden_test_source(graded, hw):
         hidden_lines.update(ln.strip() for ln in block.splitlines() if len(ln.strip()) > 25)
     visible = re.sub(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS", "", solution, flags=re.S)
     hidden_lines -= {ln.strip() for ln in visible.splitlines()}  # also in a visible test: not a secret
+    for m in load_mutants(ROOT, hw):  # also in a student's own code (shown in feedback): not a leak
+        hidden_lines -= {ln.strip() for ln in m.source.splitlines()}
     assert hidden_lines
     for sid, _ in graded[hw].grades:
         page = html.unescape(re.sub(r"<[^>]+>", "", graded[hw].feedback(sid, hw)))

@@ -1,0 +1,249 @@
+"""Loading the hw4 speaker-identification data (NTU ML2022 HW4 format) and scoring predictions.
+
+The same code reads the kit's synthetic dataset (:mod:`coursekit.speakers`) and the original
+course's dataset unchanged: it relies only on the format below, never on how the files were
+made.
+
+    data_dir/mapping.json    {"speaker2id": {name: id}, "id2speaker": {"id": name}}
+    data_dir/metadata.json   {"n_mels": 40, "speakers": {name: [{"feature_path", "mel_len"}]}}
+    data_dir/testdata.json   {"n_mels": 40, "utterances": [{"feature_path", "mel_len"}]}
+    data_dir/uttr-*.pt       float tensors (mel_len, 40) of log mel energies
+
+Conventions (as in the course's sample code and everywhere in the kit):
+
+* training items are random 128-frame crops (shorter utterances are kept whole and padded);
+* batches are padded with ``PAD_VALUE = -20``, below every real log-mel value;
+* masks are boolean with **True = real frame** (``nn.MultiheadAttention``'s
+  ``key_padding_mask`` wants the opposite: pass ``~mask``).
+
+Predictions are a CSV ``Id,Category``: one row per test utterance, its ``feature_path`` and
+the predicted speaker name. :func:`accuracy_from_files` scores one against the hidden answers.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset, Subset
+
+PAD_VALUE = -20.0
+PREDICTION_HEADER = ["Id", "Category"]
+
+
+def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {path.parent} a hw4 data folder "
+                                "(mapping.json, metadata.json, testdata.json, uttr-*.pt)?")
+    with open(path) as f:
+        return json.load(f)
+
+
+def _load_mel(path: Path) -> torch.Tensor:
+    return torch.load(path, map_location="cpu", weights_only=True).float()
+
+
+class SpeakerDataset(Dataset):
+    """Labelled utterances from ``mapping.json`` + ``metadata.json``.
+
+    ``dataset[i]`` is ``(mel, speaker_id)``: ``mel`` a float32 ``(segment_len, 40)`` random crop,
+    or the whole utterance when it is shorter or when ``segment_len`` is None (validation).
+    The crop start comes from torch's global generator (so ``torch.manual_seed`` makes a run
+    repeatable and DataLoader workers get different crops) unless ``generator`` is given.
+    """
+
+    def __init__(self, data_dir, segment_len: int | None = 128,
+                 generator: torch.Generator | None = None):
+        self.data_dir = Path(data_dir)
+        mapping = _load_json(self.data_dir / "mapping.json")
+        self.speaker2id: dict[str, int] = {k: int(v) for k, v in mapping["speaker2id"].items()}
+        self.id2speaker: dict[int, str] = {int(k): v for k, v in mapping["id2speaker"].items()}
+        metadata = _load_json(self.data_dir / "metadata.json")
+        self.n_mels = int(metadata.get("n_mels", 40))
+        self.items: list[tuple[str, int, int]] = []     # (feature_path, speaker_id, mel_len)
+        for name, utterances in metadata["speakers"].items():
+            if name not in self.speaker2id:
+                raise ValueError(f"metadata.json names speaker {name!r}, which mapping.json lacks")
+            for u in utterances:
+                self.items.append((u["feature_path"], self.speaker2id[name], int(u["mel_len"])))
+        self.segment_len = segment_len
+        self.generator = generator
+
+    @property
+    def num_speakers(self) -> int:
+        return len(self.speaker2id)
+
+    @property
+    def labels(self) -> list[int]:
+        return [label for _, label, _ in self.items]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [n for _, _, n in self.items]
+
+    def with_segment_len(self, segment_len: int | None) -> "SpeakerDataset":
+        """A view of the same utterances with another crop length (None: full length)."""
+        view = object.__new__(SpeakerDataset)
+        view.__dict__.update(self.__dict__)
+        view.segment_len = segment_len
+        return view
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        path, label, _ = self.items[index]
+        mel = _load_mel(self.data_dir / path)
+        if self.segment_len is not None and len(mel) > self.segment_len:
+            start = int(torch.randint(0, len(mel) - self.segment_len + 1, (1,),
+                                      generator=self.generator))
+            mel = mel[start:start + self.segment_len]
+        return mel, label
+
+
+def train_valid_split(dataset: SpeakerDataset, valid_fraction: float = 0.1, seed: int = 0,
+                      valid_segment_len: int | None = None) -> tuple[Subset, Subset]:
+    """Split ``dataset`` into ``(train, valid)`` subsets, stratified by speaker, deterministic in ``seed``.
+
+    Every speaker keeps ``round(valid_fraction * n)`` of its ``n`` utterances for validation
+    (at least one when ``n >= 2`` and ``valid_fraction > 0``), so no speaker is missing from
+    either side. ``train`` uses ``dataset`` as it is (random crops); ``valid`` is a
+    :meth:`~SpeakerDataset.with_segment_len` view with ``valid_segment_len`` (default None:
+    full-length utterances, to be batched with :func:`collate_pad` and masks).
+    """
+    if not 0.0 <= valid_fraction < 1.0:
+        raise ValueError(f"valid_fraction must be in [0, 1), got {valid_fraction}")
+    g = torch.Generator().manual_seed(seed)
+    by_speaker: dict[int, list[int]] = {}
+    for i, label in enumerate(dataset.labels):
+        by_speaker.setdefault(label, []).append(i)
+    train, valid = [], []
+    for label in sorted(by_speaker):
+        idx = by_speaker[label]
+        perm = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+        k = int(round(valid_fraction * len(idx)))
+        if valid_fraction > 0 and len(idx) >= 2:
+            k = min(max(k, 1), len(idx) - 1)
+        valid += perm[:k]
+        train += perm[k:]
+    return Subset(dataset, sorted(train)), Subset(dataset.with_segment_len(valid_segment_len), sorted(valid))
+
+
+def lengths_to_mask(lengths, max_len: int | None = None) -> torch.Tensor:
+    """``(B, max_len)`` bool mask, True at real frames (position ``t < lengths[b]``)."""
+    lengths = torch.as_tensor(lengths)
+    max_len = int(lengths.max()) if max_len is None else max_len
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def collate_pad(batch):
+    """``[(mel (T_i, 40), label)]`` -> ``(mels (B, T, 40) padded with -20, lengths (B,), labels (B,))``."""
+    mels, labels = zip(*batch)
+    lengths = torch.tensor([len(m) for m in mels], dtype=torch.long)
+    return (pad_sequence(list(mels), batch_first=True, padding_value=PAD_VALUE), lengths,
+            torch.tensor(labels, dtype=torch.long))
+
+
+class InferenceDataset(Dataset):
+    """The unlabelled test utterances of ``testdata.json``: ``(feature_path, mel (T, 40))``, full length."""
+
+    def __init__(self, data_dir):
+        self.data_dir = Path(data_dir)
+        testdata = _load_json(self.data_dir / "testdata.json")
+        self.n_mels = int(testdata.get("n_mels", 40))
+        self.items = [(u["feature_path"], int(u["mel_len"])) for u in testdata["utterances"]]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [n for _, n in self.items]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        path, _ = self.items[index]
+        return path, _load_mel(self.data_dir / path)
+
+
+def collate_inference(batch):
+    """``[(feature_path, mel)]`` -> ``(feature_paths, mels (B, T, 40) padded with -20, lengths (B,))``."""
+    paths, mels = zip(*batch)
+    lengths = torch.tensor([len(m) for m in mels], dtype=torch.long)
+    return list(paths), pad_sequence(list(mels), batch_first=True, padding_value=PAD_VALUE), lengths
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Index batches of similar length (longest first): little padding in full-length
+    inference. Use as ``DataLoader(ds, batch_sampler=length_sorted_batches(ds.lengths, 32))``."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# --------------------------------------------------------------------------------------------
+# Predictions
+# --------------------------------------------------------------------------------------------
+
+def write_predictions(path, feature_paths: Iterable[str], speaker_names: Iterable[str]) -> None:
+    """Write the predictions CSV: header ``Id,Category``, one ``feature_path,speaker`` row each."""
+    feature_paths, speaker_names = list(feature_paths), list(speaker_names)
+    if len(feature_paths) != len(speaker_names):
+        raise ValueError(f"{len(feature_paths)} feature paths but {len(speaker_names)} speaker names")
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(PREDICTION_HEADER)
+        writer.writerows(zip(feature_paths, speaker_names))
+
+
+def read_predictions(path) -> dict[str, str]:
+    """Read an ``Id,Category`` CSV into ``{feature_path: speaker}`` (file order).
+
+    Raises ``ValueError`` saying what was expected for a wrong header, a row without exactly
+    two fields, an empty field or a repeated Id.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as f:       # tolerate a BOM (Excel)
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError(f"{path} is empty; expected the header 'Id,Category' and one row per test utterance")
+    header = [h.strip() for h in rows[0]]
+    if header != PREDICTION_HEADER:
+        raise ValueError(f"{path}: expected the header 'Id,Category', got {','.join(rows[0])!r}")
+    out: dict[str, str] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or all(not c.strip() for c in row):
+            continue                                             # blank line
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise ValueError(f"{path}, line {line}: expected two fields 'feature_path,speaker', got {row!r}")
+        key, value = row[0].strip(), row[1].strip()
+        if key in out:
+            raise ValueError(f"{path}, line {line}: Id {key!r} appears twice; expected one row per test utterance")
+        out[key] = value
+    return out
+
+
+def _some(items, n: int = 3) -> str:
+    items = sorted(items)
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def accuracy_from_files(pred_csv, answers_csv) -> float:
+    """Fraction of test utterances whose predicted speaker equals the answer.
+
+    Both files are ``Id,Category`` CSVs. The predictions must have exactly the answers' Ids:
+    a missing or unknown Id raises ``ValueError`` naming a few of them.
+    """
+    pred, truth = read_predictions(pred_csv), read_predictions(answers_csv)
+    if not truth:
+        raise ValueError(f"{answers_csv} has no rows")
+    missing = truth.keys() - pred.keys()
+    unknown = pred.keys() - truth.keys()
+    if missing:
+        raise ValueError(f"{pred_csv}: no prediction for {len(missing)} of {len(truth)} test "
+                         f"utterances ({_some(missing)}); expected one row per entry of testdata.json")
+    if unknown:
+        raise ValueError(f"{pred_csv}: {len(unknown)} Ids are not test utterances ({_some(unknown)}); "
+                         "expected the feature_path values of testdata.json")
+    return sum(pred[k] == v for k, v in truth.items()) / len(truth)
