@@ -13,6 +13,7 @@ The gradebook holding the hidden tests is rebuilt from ``solutions/`` at the sta
 from __future__ import annotations
 
 import csv
+import html
 import hashlib
 import json
 import os
@@ -228,18 +229,18 @@ def _last_line(text: str) -> str:
     return lines[-1][:500] if lines else ""
 
 
-def _write_feedback(out: Path, result: Result, notebook: str, html: str | None) -> None:
+def _write_feedback(out: Path, result: Result, notebook: str, page: str | None) -> None:
     path = out / "feedback" / result.student_id / result.assignment / f"{notebook}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if html is None:
+    if page is None:
         max_score = sum(m for _, m in result.scores.get(notebook, {}).values())
-        html = feedback.problem_page(result.student_id, result.assignment, notebook,
+        page = feedback.problem_page(result.student_id, result.assignment, notebook,
                                      result.problems[notebook], max_score)
     if result.notes:
-        banner = "".join(f"<p>{feedback.html.escape(n)}</p>" for n in result.notes)
-        html = html.replace("<body>", f'<body><div style="border:1px solid #c90;background:#ffd;'
+        banner = "".join(f"<p>{html.escape(n)}</p>" for n in result.notes)
+        page = page.replace("<body>", f'<body><div style="border:1px solid #c90;background:#ffd;'
                                       f'padding:.5em;margin:1em">{banner}</div>', 1)
-    path.write_text(html)
+    path.write_text(page)
 
 
 # ----------------------------------------------------------------------------- a class

@@ -1,5 +1,4 @@
 """Lectures run top to bottom; self-check works for students; notebook helpers behave."""
-import os
 import time
 from pathlib import Path
 
