@@ -78,6 +78,34 @@ def release(root: Path, db_path: Path | None = None) -> None:
             notebooks.write(notebooks.normalise(notebooks.read(path)), path)
 
 
+EXAMPLE_DATASET = dict(n_speakers=100, utterances_per_speaker=30, seed=0, test_fraction=0.2)  # the default one
+
+
+def write_example_answers(path: Path) -> Path:
+    """The hidden labels of the default hw4 dataset (what the example predictions are for),
+    computed from its seed without rendering audio."""
+    from coursekit.speakers import hidden_answers
+    from coursekit.speaker_data import write_predictions
+    pairs = hidden_answers(**EXAMPLE_DATASET)
+    write_predictions(path, [p for p, _ in pairs], [s for _, s in pairs])
+    return path
+
+
+def example_predictions(path: Path, accuracy: float, seed: int = 0) -> None:
+    """A predictions.csv for the default dataset with exactly ``round(accuracy * N)`` right
+    answers (the others name another speaker), in testdata.json's order."""
+    import random
+    from coursekit.speakers import hidden_answers, speaker_name
+    from coursekit.speaker_data import write_predictions
+    pairs = hidden_answers(**EXAMPLE_DATASET)
+    rng = random.Random(seed)
+    wrong = set(rng.sample(range(len(pairs)), len(pairs) - round(accuracy * len(pairs))))
+    n = EXAMPLE_DATASET["n_speakers"]
+    names = [speaker_name((int(s[2:]) - 10001 + 1 + rng.randrange(n - 1)) % n) if i in wrong else s
+             for i, (_, s) in enumerate(pairs)]
+    write_predictions(path, [p for p, _ in pairs], names)
+
+
 def build_examples(root: Path) -> None:
     """The example class for the demo, from ``examples/class.json``."""
     spec_path = root / "examples" / "class.json"
@@ -99,6 +127,8 @@ def build_examples(root: Path) -> None:
             catalogue = {m.name: m for m in load_mutants(root, hw)}
             chosen = [catalogue[name] for name in how.get("mutants", [])]
             notebooks.write(submission_with(root, hw, chosen), target)
+            if "predictions_accuracy" in how:
+                example_predictions(target.parent / "predictions.csv", how["predictions_accuracy"])
 
 
 def build(root: Path, db_path: Path | None = None) -> None:

@@ -304,6 +304,28 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def randomise_(module: "torch.nn.Module", seed: int) -> "torch.nn.Module":
+    """Give every floating parameter and buffer of ``module`` random values (in place), so a
+    test sees layer-norm scales that are not 1, batch-norm statistics that are not 0 and 1, etc.
+    Buffers named ``running_var`` stay positive. Returns ``module``."""
+    g = seeded(seed)
+    with torch.no_grad():
+        for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+            if not tensor.is_floating_point():
+                continue
+            values = torch.randn(tensor.shape, generator=g, dtype=tensor.dtype)
+            if name.endswith("running_var"):
+                values = values.abs() + 0.5
+            elif name.endswith("running_mean"):
+                values = 0.5 * values
+            else:
+                values = values * (0.5 if tensor.dim() <= 1 else tensor.shape[-1] ** -0.5)
+                if name.endswith(("norm.weight", "norm1.weight", "norm2.weight", "norm3.weight")):
+                    values = values + 1.0
+            tensor.copy_(values)
+    return module
+
+
 __all__ = [name for name in dir() if name.startswith(("check_", "compare_"))] + [
-    "CheckFailure", "Verdict", "to_tensor", "seeded"]
+    "CheckFailure", "Verdict", "to_tensor", "seeded", "randomise_"]
 

@@ -33,7 +33,8 @@ def cmd_grade(args) -> int:
     from .grade import GradingError, grade, gradebook_table
     try:
         results = grade(course_root(), Path(args.submitted), Path(args.out), args.assignment, args.jobs,
-                        args.timeout, args.cell_timeout, progress=not args.quiet)
+                        args.timeout, args.cell_timeout, progress=not args.quiet,
+                        answers=Path(args.answers) if args.answers else None)
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -55,8 +56,10 @@ def cmd_demo(args) -> int:
     build.build(root)
     out = Path(args.out)
     print(f"== grade the example class in examples/submitted/ -> {out}/")
+    out.mkdir(parents=True, exist_ok=True)
+    answers = build.write_example_answers(out / "hw4_speaker_id-answers.csv")
     try:
-        results = grade(root, root / "examples" / "submitted", out, jobs=args.jobs)
+        results = grade(root, root / "examples" / "submitted", out, jobs=args.jobs, answers=answers)
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=600, help="whole-notebook time limit in seconds (default 600)")
     p.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S, help=f"per-cell limit (default {CELL_TIMEOUT_S})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--answers", help="hidden test labels for hw4's predictions.csv (default: the *-answers.csv "
+                                     "beside $HW4_DATA or data/speakers)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="self-check a notebook: run it and report the visible tests")

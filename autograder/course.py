@@ -6,6 +6,7 @@ One place builds the nbgrader configuration, so `build`, `grade` and the reposit
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import Config
@@ -19,6 +20,40 @@ NBGRADER_IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.
 
 # Per-cell time limit while grading (nbgrader's default is 30 s).
 CELL_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One Kaggle-style threshold: ``points`` when the accuracy is at least ``threshold``."""
+    grade_id: str
+    label: str
+    threshold: float
+    points: float
+
+
+@dataclass(frozen=True)
+class PredictionTask:
+    """An assignment part graded from a file of predictions handed in beside the notebook,
+    scored by the grader against hidden labels (never inside the student's kernel)."""
+    filename: str
+    rungs: tuple[Rung, ...]
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.points for r in self.rungs)
+
+
+# hw4: test accuracy thresholds measured with benchmarks/speaker_ladder.py on the default
+# dataset (see the README's ladder table): each is the reference configuration's test accuracy
+# rounded down to 0.05, so a student who reproduces a configuration reaches its rung.
+PREDICTION_TASKS = {
+    "hw4_speaker_id": PredictionTask("predictions.csv", (
+        Rung("predictions_simple", "Simple", 0.0, 2.0),
+        Rung("predictions_medium", "Medium", 0.0, 2.0),
+        Rung("predictions_strong", "Strong", 0.0, 2.0),
+        Rung("predictions_boss", "Boss", 0.0, 2.0),
+    )),
+}
 
 
 def course_root() -> Path:

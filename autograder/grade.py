@@ -31,7 +31,7 @@ import nbformat
 from tqdm import tqdm
 
 from . import feedback
-from .course import CELL_TIMEOUT_S, available_assignments
+from .course import CELL_TIMEOUT_S, PREDICTION_TASKS, PredictionTask, available_assignments
 
 DEFAULT_TIMEOUT_S = 600
 
@@ -46,10 +46,13 @@ class AnswerKey:
     assignment: str
     db_path: Path
     cells: dict[str, list[tuple[str, float]]]   # notebook -> [(grade_id, max_score)]
+    predictions: PredictionTask | None = None    # a file graded against hidden labels, if any
+    answers_path: Path | None = None
 
     @property
     def max_score(self) -> float:
-        return sum(p for cells in self.cells.values() for _, p in cells)
+        extra = self.predictions.max_score if self.predictions else 0.0
+        return sum(p for cells in self.cells.values() for _, p in cells) + extra
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Result:
     scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)  # nb -> gid -> (score, max)
     notes: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)  # nb -> why it got no normal grading
+    extra_html: str = ""                                     # appended to every feedback page
     seconds: float = 0.0
 
     def total(self) -> tuple[float, float]:
@@ -174,11 +178,46 @@ def _run_worker(workdir: Path, key: AnswerKey, student: str, timeout: float, cel
     return proc.returncode, ""
 
 
+def score_predictions(task: PredictionTask, folder: Path, answers_path: Path) -> tuple[dict, str]:
+    """Kaggle-style grading of ``folder/<task.filename>`` against the hidden labels.
+
+    Runs in the grader's process on the submitted file only: no student code runs, and the
+    labels never enter the student's kernel. Returns ``({grade_id: (score, max)}, html)``.
+    """
+    from coursekit.speaker_data import accuracy_from_files
+
+    path = folder / task.filename
+    accuracy, why = None, ""
+    if not path.is_file():
+        found = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        why = (f"No {task.filename} was submitted next to the notebook (the folder has: {found}). "
+               f"Run the notebook's last cells to write it, and hand it in with the notebook.")
+    else:
+        try:
+            accuracy = accuracy_from_files(path, answers_path)
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            why = f"{task.filename} could not be scored: {str(exc).replace(str(folder) + os.sep, '')}"
+    scores = {r.grade_id: ((r.points if accuracy is not None and accuracy >= r.threshold else 0.0), r.points)
+              for r in task.rungs}
+    rows = "".join(
+        f"<tr><td>{html.escape(r.label)}</td><td>{r.threshold:.3f}</td><td>{'reached' if scores[r.grade_id][0] else 'not reached'}</td>"
+        f"<td>{scores[r.grade_id][0]:g} / {r.points:g}</td></tr>" for r in task.rungs)
+    summary = (f"<p>Test accuracy of your predictions: <b>{accuracy:.4f}</b></p>" if accuracy is not None
+               else f"<p><b>{html.escape(why)}</b></p>")
+    page = (f'<div style="border:1px solid #369;padding:.5em;margin:1em"><h2>{html.escape(task.filename)} '
+            f"(graded against the hidden test labels)</h2>{summary}<table border=\"1\" cellpadding=\"4\">"
+            f"<tr><th>rung</th><th>threshold</th><th></th><th>points</th></tr>{rows}</table></div>")
+    return scores, page
+
+
 def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Path,
               timeout: float, cell_timeout: int, env: dict) -> Result:
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"{student}-{key.assignment}-", dir=scratch))
     result = prepare(key, student, folder, workdir)
+    if key.predictions is not None:
+        scores, result.extra_html = score_predictions(key.predictions, folder, key.answers_path)
+        result.scores[key.predictions.filename] = scores
     runnable = [nb for nb in key.cells if nb not in result.problems]
     if runnable:
         rc, why = _run_worker(workdir, key, student, timeout, cell_timeout, env)
@@ -189,9 +228,9 @@ def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Pa
             for nb in runnable:
                 cells = report["scores"].get(nb, {})
                 result.scores[nb] = {gid: tuple(cells.get(gid, (0.0, pts))) for gid, pts in key.cells[nb]}
-                html = workdir / "feedback" / student / key.assignment / f"{nb}.html"
-                if html.exists():
-                    _write_feedback(out, result, nb, html.read_text())
+                page_path = workdir / "feedback" / student / key.assignment / f"{nb}.html"
+                if page_path.exists():
+                    _write_feedback(out, result, nb, page_path.read_text())
                 else:  # graded, but the HTML export failed: keep the scores, say so, keep the log
                     _write_feedback(out, result, nb, feedback.scores_page(
                         student, key.assignment, nb, result.scores[nb],
@@ -236,6 +275,9 @@ def _write_feedback(out: Path, result: Result, notebook: str, page: str | None) 
         max_score = sum(m for _, m in result.scores.get(notebook, {}).values())
         page = feedback.problem_page(result.student_id, result.assignment, notebook,
                                      result.problems[notebook], max_score)
+    if result.extra_html:
+        page = page.replace("</body>", result.extra_html + "</body>", 1) if "</body>" in page \
+            else page + result.extra_html
     if result.notes:
         banner = "".join(f"<p>{html.escape(n)}</p>" for n in result.notes)
         page = page.replace("<body>", f'<body><div style="border:1px solid #c90;background:#ffd;'
@@ -264,9 +306,21 @@ def grading_env(jobs: int) -> dict:
     return env
 
 
+def default_answers(assignment: str) -> Path | None:
+    """Where the hidden labels of a prediction task are when not given (hw4: beside the
+    default data folder, ``data/speakers-answers.csv`` or ``$HW4_DATA-answers.csv``)."""
+    if assignment == "hw4_speaker_id":
+        from coursekit.speaker_data import default_data_dir
+        from coursekit.speakers import default_answers_path
+        return default_answers_path(default_data_dir())
+    return None
+
+
 def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None, jobs: int = 1,
           timeout: float = DEFAULT_TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
-          progress: bool = True) -> list[Result]:
+          progress: bool = True, answers: Path | None = None) -> list[Result]:
+    """Grade every submission under ``submitted``; ``answers`` is the hidden-labels CSV for
+    assignments graded from a predictions file (hw4; default: :func:`default_answers`)."""
     if not submitted.is_dir():
         raise GradingError(f"submitted folder {submitted} does not exist (expected SUBMITTED/<student_id>/<assignment>/<notebook>.ipynb)")
     known = available_assignments(root)
@@ -279,6 +333,15 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         scratch = Path(tmp)
         keys = {hw: build_answer_key(root, hw, scratch / f"key-{hw}")
                 for hw in sorted({hw for _, hw, _ in todo})}
+        for hw, key in keys.items():
+            if hw in PREDICTION_TASKS:
+                key.predictions = PREDICTION_TASKS[hw]
+                key.answers_path = Path(answers) if answers else default_answers(hw)
+                if key.answers_path is None or not key.answers_path.is_file():
+                    raise GradingError(
+                        f"{hw} is graded from {key.predictions.filename} against hidden labels, but the labels file "
+                        f"{key.answers_path} does not exist: pass --answers (the *-answers.csv written by "
+                        "`python -m coursekit.speakers` beside the data folder you gave the class)")
         env = grading_env(jobs)
         bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -100,7 +100,7 @@ def verdicts(mutants_by_student: dict[str, list[Mutant]],
     problems = []
     for student, group in mutants_by_student.items():
         cells = scores[student]
-        lost = {g for g, (s, mx) in cells.items() if s < mx}
+        lost = {g for g, (s, mx) in cells.items() if s < mx and g.startswith("test_")}  # test cells only
         allowed = set()
         for m in group:
             own = question_cells(cells, m.grade_id)

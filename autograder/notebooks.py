@@ -97,3 +97,22 @@ def student_submission(release: NotebookNode, solution: NotebookNode,
     if replacements:
         raise KeyError(f"no solution cell with grade_id {sorted(replacements)} in the notebook")
     return nb
+
+
+def reference_namespace(source: Path, names, setup_id: str = "setup") -> dict:
+    """Run a solution source's ``setup`` cell and the solution cells defining ``names``
+    (their grade_ids) in a fresh namespace, and return it.
+
+    The reference answers live in one place, the solution notebook; scripts that need them
+    (the hw4 ladder, tests of the reference models) take them from there instead of a copy.
+    """
+    nb = text_to_notebook(Path(source).read_text())
+    wanted = set(names)
+    cells = {grade_id(c): c for c in nb.cells if c.cell_type == "code"}
+    missing = wanted - cells.keys()
+    if missing:
+        raise KeyError(f"{source} has no code cell with grade_id {sorted(missing)}")
+    namespace: dict = {"__name__": "reference"}
+    for gid in [setup_id, *[grade_id(c) for c in nb.cells if grade_id(c) in wanted]]:
+        exec(compile(fill_in(cells[gid].source), f"{source}:{gid}", "exec"), namespace)
+    return namespace

@@ -22,6 +22,7 @@ the predicted speaker name. :func:`accuracy_from_files` scores one against the h
 from __future__ import annotations
 
 import csv
+import os
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -32,6 +33,15 @@ from torch.utils.data import Dataset, Subset
 
 PAD_VALUE = -20.0
 PREDICTION_HEADER = ["Id", "Category"]
+DATA_ENV = "HW4_DATA"
+
+
+def default_data_dir() -> Path:
+    """``$HW4_DATA`` if set, else ``data/speakers`` in the course folder (where
+    ``python -m coursekit.speakers data/speakers`` puts the default dataset)."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return Path(__file__).resolve().parents[1] / "data" / "speakers"
 
 
 def _load_json(path: Path) -> dict:

@@ -680,6 +680,35 @@ DEFAULT_UTTERANCES = 30             # per speaker: 24 train/valid + 6 test with 
 _OUR_FILES = ("mapping.json", "metadata.json", "testdata.json")
 
 
+def split_plan(n_speakers: int, utterances_per_speaker: int, seed: int,
+               test_fraction: float) -> list[tuple[int, int, str, bool]]:
+    """``(speaker index, utterance index, file name, is_test)`` for every utterance of a dataset.
+
+    Cheap (no audio): which utterances are held out and what their files are called depends
+    only on these four numbers, so :func:`hidden_answers` can rebuild the hidden labels.
+    """
+    n_test = int(math.floor(test_fraction * utterances_per_speaker + 0.5))
+    plan = []
+    for s in range(n_speakers):
+        test_set = set(_rng(seed, 2, s).permutation(utterances_per_speaker)[:n_test].tolist())
+        for u in range(utterances_per_speaker):
+            plan.append((s, u, feature_filename(seed, s * utterances_per_speaker + u), u in test_set))
+    return plan
+
+
+def hidden_answers(n_speakers: int = DEFAULT_SPEAKERS, utterances_per_speaker: int = DEFAULT_UTTERANCES,
+                 seed: int = 0, test_fraction: float = 0.2) -> list[tuple[str, str]]:
+    """The hidden ``(feature_path, speaker name)`` pairs of a dataset, sorted, without rendering
+    it: what :func:`generate_dataset` writes to the answers CSV.
+
+    Anyone who knows the seed can call this, which is why a class must be given a dataset made
+    with a seed only the instructor knows (``--seed``); the default seed 0 is for self-study.
+    """
+    return sorted((filename, speaker_name(s))
+                  for s, _, filename, held_out in split_plan(n_speakers, utterances_per_speaker,
+                                                             seed, test_fraction) if held_out)
+
+
 def generate_dataset(out_dir, n_speakers: int = DEFAULT_SPEAKERS,
                      utterances_per_speaker: int = DEFAULT_UTTERANCES, seed: int = 0,
                      test_fraction: float = 0.2, answers_path=None,
@@ -716,16 +745,11 @@ def generate_dataset(out_dir, n_speakers: int = DEFAULT_SPEAKERS,
     for path in old:
         path.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    n_test = int(math.floor(test_fraction * utterances_per_speaker + 0.5))
-
     speakers = [draw_speaker(seed, i, config) for i in range(n_speakers)]
     jobs, is_test = [], []
-    for s, spk in enumerate(speakers):
-        test_set = set(_rng(seed, 2, s).permutation(utterances_per_speaker)[:n_test].tolist())
-        for u in range(utterances_per_speaker):
-            index = s * utterances_per_speaker + u
-            jobs.append((str(out_dir), spk, seed, s, u, feature_filename(seed, index), config))
-            is_test.append(u in test_set)
+    for s, u, filename, held_out in split_plan(n_speakers, utterances_per_speaker, seed, test_fraction):
+        jobs.append((str(out_dir), speakers[s], seed, s, u, filename, config))
+        is_test.append(held_out)
 
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(jobs) >= 200 else 1

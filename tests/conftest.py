@@ -16,12 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import notebooks  # noqa: E402
+from autograder.build import write_example_answers  # noqa: E402
 from autograder.course import available_assignments  # noqa: E402
 from autograder.mutants import load_mutants, submission_with, write_mutant_class  # noqa: E402
 
 
-def run_cli(*args: str, timeout: float = 1800, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+def run_cli(*args: str, timeout: float = 1800, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **(env or {}),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -49,6 +51,7 @@ class GradedClass:
 
 
 EDGE_CASES = ("broken_json", "misnamed_notebook", "no_notebook")
+PREDICTIONS = "predictions.csv"   # hw4's Kaggle-style part, handed in beside the notebook
 MUTANT_STUDENTS: dict = {}  # assignment -> {student_id: [Mutant, ...]}, filled by make_class
 TYPICAL_BUG: dict = {}      # assignment -> the Mutant graded alone as student "typical_bug"
 
@@ -65,9 +68,17 @@ def make_class(assignment: str, folder: Path) -> list[str]:
     notebooks.write(submission_with(ROOT, assignment, [TYPICAL_BUG[assignment]]),
                     folder / "typical_bug" / assignment / f"{assignment}.ipynb")
     solved = folder / "ada_complete" / assignment / f"{assignment}.ipynb"
+    if (solved.parent / PREDICTIONS).exists():   # solution-like students hand in ada's predictions too
+        for student in ("typical_bug", "misnamed_notebook", "bad_predictions"):
+            (folder / student / assignment).mkdir(parents=True, exist_ok=True)
+            shutil.copy(solved.parent / PREDICTIONS, folder / student / assignment / PREDICTIONS)
+        shutil.copy(solved, folder / "bad_predictions" / assignment / f"{assignment}.ipynb")
+        rows = (solved.parent / PREDICTIONS).read_text().splitlines()
+        (folder / "bad_predictions" / assignment / PREDICTIONS).write_text(
+            "\n".join(["id,speaker"] + rows[1:-5]) + "\n")      # wrong header, 5 rows missing
     (folder / "broken_json" / assignment).mkdir(parents=True)
     (folder / "broken_json" / assignment / f"{assignment}.ipynb").write_text(solved.read_text()[:500])
-    (folder / "misnamed_notebook" / assignment).mkdir(parents=True)
+    (folder / "misnamed_notebook" / assignment).mkdir(parents=True, exist_ok=True)
     shutil.copy(solved, folder / "misnamed_notebook" / assignment / f"{assignment} (1).ipynb")
     (folder / "no_notebook" / assignment).mkdir(parents=True)
     (folder / "no_notebook" / assignment / "notes.txt").write_text("forgot the notebook")
@@ -81,8 +92,9 @@ def graded(tmp_path_factory) -> dict[str, GradedClass]:
     for assignment in available_assignments(ROOT):
         base = tmp_path_factory.mktemp(assignment)
         make_class(assignment, base / "submitted")
+        answers = write_example_answers(base / "answers.csv")   # hw4's hidden labels, outside submitted/
         proc = run_cli("grade", str(base / "submitted"), "--out", str(base / "out"),
-                       "--assignment", assignment, "--jobs", "2", "--quiet")
+                       "--assignment", assignment, "--jobs", "2", "--quiet", "--answers", str(answers))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         results[assignment] = GradedClass(base / "out", proc)
     return results

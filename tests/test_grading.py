@@ -136,3 +136,50 @@ def test_every_graded_name_has_two_wrong_mutants(hw):
     names = {m.grade_id for m in mutants}
     for name in names:
         assert sum(1 for m in mutants if m.grade_id == name and not m.correct) >= 2, name
+
+
+# ----------------------------------------------------------------------------- hw4 predictions
+HW4 = "hw4_speaker_id"
+
+
+def test_hw4_predictions_score_one_rung_per_threshold_reached(graded):
+    import json
+
+    from autograder.course import PREDICTION_TASKS
+    task = PREDICTION_TASKS[HW4]
+    thresholds = [r.threshold for r in task.rungs]
+    assert thresholds == sorted(thresholds) and len(set(thresholds)) == len(thresholds) and thresholds[0] > 0
+    spec = json.loads((ROOT / "examples" / "class.json").read_text())["students"]
+    reached = {}
+    for sid in ("ada_complete", "ben_partial"):
+        accuracy = spec[sid][HW4]["predictions_accuracy"]
+        cells = graded[HW4].scores[(sid, HW4)]
+        for rung in task.rungs:
+            assert cells[rung.grade_id] == ((rung.points if accuracy >= rung.threshold else 0.0), rung.points)
+        reached[sid] = sum(accuracy >= t for t in thresholds)
+        assert f"{accuracy:.4f}" in graded[HW4].feedback(sid, HW4)
+    assert reached["ada_complete"] == len(thresholds) and 0 < reached["ben_partial"] < len(thresholds)
+    rows = [r for r in read_csv(graded[HW4].out / "scores.csv") if r["grade_id"].startswith("predictions_")]
+    assert rows and {r["notebook"] for r in rows} == {"predictions.csv"}
+
+
+def test_hw4_missing_or_malformed_predictions_score_zero_with_a_reason(graded):
+    from autograder.course import PREDICTION_TASKS
+    rungs = [r.grade_id for r in PREDICTION_TASKS[HW4].rungs]
+    cy = graded[HW4].scores[("cy_untouched", HW4)]
+    assert all(cy[g][0] == 0 for g in rungs)
+    assert "No predictions.csv was submitted" in graded[HW4].feedback("cy_untouched", HW4)
+    bad = graded[HW4].scores[("bad_predictions", HW4)]
+    assert all(bad[g][0] == 0 for g in rungs)
+    assert all(s == m for g, (s, m) in bad.items() if g.startswith("test_"))   # the notebook keeps its points
+    assert "expected the header" in html.unescape(graded[HW4].feedback("bad_predictions", HW4))
+
+
+def test_hw4_grading_refuses_to_run_without_the_hidden_labels(tmp_path):
+    sub = tmp_path / "sub" / "someone" / HW4
+    sub.mkdir(parents=True)
+    (sub / f"{HW4}.ipynb").write_text((ROOT / "assignments" / HW4 / f"{HW4}.ipynb").read_text())
+    proc = run_cli("grade", str(tmp_path / "sub"), "--out", str(tmp_path / "out"), "--quiet",
+                   env={"HW4_DATA": str(tmp_path / "no-data-here")})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--answers" in proc.stderr and "predictions.csv" in proc.stderr

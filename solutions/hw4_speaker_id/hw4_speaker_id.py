@@ -1,0 +1,464 @@
+# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# # Homework 4: speaker identification with a Conformer
+#
+# Given a few seconds of speech, say which of the known speakers is talking. The input is a
+# sequence of 40-dimensional log-mel frames (one every 10 ms), the output one of the speakers.
+# The course's sample model (a Transformer encoder and mean pooling) is the baseline; you build
+# the three things that beat it (as in NTU ML2022 HW4):
+#
+# | part | you implement | points |
+# | --- | --- | --- |
+# | 1 | `ConformerFeedForward`: the Macaron half-step feed-forward module | 3 |
+# | 2 | `ConformerConvModule`: pointwise conv, GLU, depthwise conv, batch norm, swish | 4 |
+# | 3 | `ConformerBlock`: ½FF, self-attention, convolution, ½FF, final norm | 5 |
+# | 4 | `SelfAttentionPooling`: a learned weighted average over frames | 4 |
+# | 5 | `AMSoftmax`: additive-margin softmax | 4 |
+# | 6 | train a model, write `predictions.csv` (graded against hidden labels, Kaggle style) | 8 |
+#
+# Parts 1-5 are graded on their own: the block test replaces your feed-forward and convolution
+# modules by stand-ins, so one mistake costs one question. Visible tests are here; hidden tests
+# with other sizes and padding run when your notebook is graded. Self-check:
+# `python -m autograder check hw4_speaker_id.ipynb`.
+#
+# **Part 6** is graded from the `predictions.csv` you hand in next to the notebook: the grader
+# compares it with the test labels (which you never see) and gives 2 points for each threshold
+# your accuracy reaches: **Simple, Medium, Strong, Boss** (the numbers are in the course README;
+# they were measured by training the four reference models on the default dataset). Training
+# does not run while the notebook is graded, so the file you submit is the one graded.
+#
+# Conventions: batch-first tensors `(B, T, d)`, float32. **Every boolean mask in this course
+# means True = real frame.** `nn.MultiheadAttention`'s `key_padding_mask` wants True = padding,
+# so pass `~pad_mask`.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import math
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from autograder.checks import (check_close, check_implemented, check_shape, check_true, randomise_, seeded)
+
+torch.manual_seed(0)
+# Set by nbgrader while grading: training is skipped then, and the submitted predictions are graded.
+GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 1. The feed-forward module (3 points)
+#
+# The Conformer (Gulati et al., 2020) sandwiches each block between two feed-forward modules,
+# each contributing half a step (the "Macaron" layout, Part 3). One module is
+#
+# $$\mathrm{FF}(x) = \mathrm{Dropout}\big(W_2\,\mathrm{Dropout}(\mathrm{Swish}(W_1\,\mathrm{LayerNorm}(x) + b_1)) + b_2\big),
+# \qquad \mathrm{Swish}(z) = z\,\sigma(z)$$
+#
+# with $W_1$: d -> `expansion`·d and $W_2$ back to d. Swish is `F.silu`. Return $\mathrm{FF}(x)$
+# **without** the residual (the block adds it, scaled by ½). `(B, T, d) -> (B, T, d)`.
+
+# %% nbgrader={"grade": false, "grade_id": "ConformerFeedForward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ConformerFeedForward(nn.Module):
+    def __init__(self, d_model: int, expansion: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(d_model)
+        self.linear1 = nn.Linear(d_model, expansion * d_model)
+        self.linear2 = nn.Linear(expansion * d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d) -> (B, T, d), no residual."""
+        ### BEGIN SOLUTION
+        h = F.silu(self.linear1(self.layer_norm(x)))            # (B, T, expansion*d)
+        return self.dropout(self.linear2(self.dropout(h)))      # (B, T, d)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_ConformerFeedForward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+ff = randomise_(check_implemented(ConformerFeedForward, 8, 3), seed=1).eval()
+x = torch.randn(2, 5, 8, generator=seeded(2))
+out = check_implemented(ff, x)
+check_shape(out, (2, 5, 8), "ConformerFeedForward(8, expansion=3) output for x of shape (2, 5, 8)")
+h = F.layer_norm(x, (8,), ff.layer_norm.weight, ff.layer_norm.bias)
+expected = F.linear(F.silu(F.linear(h, ff.linear1.weight, ff.linear1.bias)), ff.linear2.weight, ff.linear2.bias)
+check_close(out, expected, "ConformerFeedForward(8, expansion=3) in eval mode", atol=1e-5,
+            hint="linear2(swish(linear1(layer_norm(x)))), swish = F.silu, and no residual")
+
+# %% nbgrader={"grade": true, "grade_id": "test_ConformerFeedForward_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other sizes, dropout in training mode) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_ff = randomise_(ConformerFeedForward(12, 2, dropout=0.5), seed=3).eval()
+_x = 3.0 * torch.randn(3, 7, 12, generator=seeded(4)) + 1.0
+_h = F.layer_norm(_x, (12,), _ff.layer_norm.weight, _ff.layer_norm.bias)
+_expected = F.linear(F.silu(F.linear(_h, _ff.linear1.weight, _ff.linear1.bias)), _ff.linear2.weight, _ff.linear2.bias)
+check_close(_ff(_x), _expected, "ConformerFeedForward(12, expansion=2, dropout=0.5) in eval mode", atol=1e-5,
+            hint="layer norm first, swish between the linears, no residual")
+check_shape(_ff.linear1.weight, (24, 12), "linear1.weight of ConformerFeedForward(12, expansion=2)")
+_ff.train()
+torch.manual_seed(5)
+_a = _ff(_x)
+check_true(not torch.allclose(_a, _expected, atol=1e-4),
+           "ConformerFeedForward(dropout=0.5) in training mode gave the eval-mode output: apply self.dropout")
+_ff.eval()
+check_close(_ff(_x), _expected, "ConformerFeedForward in eval mode after a training-mode call", atol=1e-5)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 2. The convolution module (4 points)
+#
+# Attention relates every frame to every other frame; a convolution sees a short window of
+# neighbouring frames, which is where local patterns (a formant transition, a pitch glide) are.
+# The module, on `(B, T, d)`:
+#
+# 1. `layer_norm` over features;
+# 2. `pointwise_conv1`: `Conv1d(d, 2d, 1)` (a linear map per frame to 2d channels);
+# 3. GLU over channels: $\mathrm{GLU}(a, b) = a \odot \sigma(b)$ with $a$ the first d channels,
+#    $b$ the last d (`F.glu(h, dim=1)` on `(B, 2d, T)`);
+# 4. `depthwise_conv`: `Conv1d(d, d, k, padding=k//2, groups=d)`: each channel filtered in time
+#    on its own (k frames);
+# 5. `batch_norm`: `BatchNorm1d(d)`; 6. swish; 7. `pointwise_conv2`: `Conv1d(d, d, 1)`; 8. dropout.
+#
+# `nn.Conv1d` wants `(B, channels, T)`: transpose in and out. Return the result **without** the
+# residual. `(B, T, d) -> (B, T, d)`.
+
+# %% nbgrader={"grade": false, "grade_id": "ConformerConvModule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ConformerConvModule(nn.Module):
+    def __init__(self, d_model: int, kernel_size: int = 31, dropout: float = 0.0):
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd so that padding k//2 keeps the length, got {kernel_size}")
+        self.layer_norm = nn.LayerNorm(d_model)
+        self.pointwise_conv1 = nn.Conv1d(d_model, 2 * d_model, kernel_size=1)
+        self.depthwise_conv = nn.Conv1d(d_model, d_model, kernel_size, padding=kernel_size // 2, groups=d_model)
+        self.batch_norm = nn.BatchNorm1d(d_model)
+        self.pointwise_conv2 = nn.Conv1d(d_model, d_model, kernel_size=1)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d) -> (B, T, d), no residual."""
+        ### BEGIN SOLUTION
+        h = self.layer_norm(x).transpose(1, 2)                  # (B, d, T)
+        h = F.glu(self.pointwise_conv1(h), dim=1)               # (B, 2d, T) -> (B, d, T)
+        h = F.silu(self.batch_norm(self.depthwise_conv(h)))     # (B, d, T)
+        h = self.dropout(self.pointwise_conv2(h))               # (B, d, T)
+        return h.transpose(1, 2)                                # (B, T, d)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+def conv_module_reference(m, x, training=False):
+    """What ConformerConvModule computes with m's weights (functional form)."""
+    d = x.shape[-1]
+    h = F.layer_norm(x, (d,), m.layer_norm.weight, m.layer_norm.bias).transpose(1, 2)       # (B, d, T)
+    h = F.conv1d(h, m.pointwise_conv1.weight, m.pointwise_conv1.bias)                       # (B, 2d, T)
+    h = h[:, :d] * torch.sigmoid(h[:, d:])                                                  # GLU
+    k = m.depthwise_conv.kernel_size[0]
+    h = F.conv1d(h, m.depthwise_conv.weight, m.depthwise_conv.bias, padding=k // 2, groups=d)
+    bn = m.batch_norm
+    h = F.batch_norm(h, bn.running_mean.clone(), bn.running_var.clone(), bn.weight, bn.bias,
+                     training=training, eps=bn.eps)
+    h = F.conv1d(F.silu(h), m.pointwise_conv2.weight, m.pointwise_conv2.bias)
+    return h.transpose(1, 2)                                                                # (B, T, d)
+
+
+conv = randomise_(check_implemented(ConformerConvModule, 6, 5), seed=6).eval()
+x = torch.randn(2, 9, 6, generator=seeded(7))
+out = check_implemented(conv, x)
+check_shape(out, (2, 9, 6), "ConformerConvModule(6, kernel_size=5) output for x of shape (2, 9, 6)")
+check_close(out, conv_module_reference(conv, x), "ConformerConvModule(6, kernel_size=5) in eval mode", atol=1e-5,
+            hint="layer_norm -> transpose to (B, d, T) -> pointwise_conv1 -> GLU over channels (dim=1) -> "
+                 "depthwise_conv -> batch_norm -> swish -> pointwise_conv2 -> transpose back; no residual")
+
+# %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (other sizes, training-mode batch norm, locality in time) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_conv = randomise_(ConformerConvModule(10, 7), seed=8).eval()
+_x = 2.0 * torch.randn(3, 11, 10, generator=seeded(9)) - 0.5
+check_close(_conv(_x), conv_module_reference(_conv, _x), "ConformerConvModule(10, kernel_size=7) in eval mode (B=3, T=11)",
+            atol=1e-5, hint="GLU over the channel axis, depthwise conv over time, batch norm, swish, pointwise conv")
+# Locality: frame t only sees frames t-3 .. t+3 (kernel 7) in eval mode.
+_x2 = _x.clone()
+_x2[:, 0] = torch.randn(3, 10, generator=seeded(31))   # (a constant shift would vanish in the layer norm)
+_diff = (_conv(_x2) - _conv(_x)).abs().amax(dim=(0, 2))                      # (T,)
+check_true(bool((_diff[4:] < 1e-5).all()) and bool(_diff[0] > 1e-4),
+           "ConformerConvModule(10, kernel_size=7): changing frame 0 must change frames 0..3 only "
+           f"(changed: {[int(t) for t in (_diff > 1e-5).nonzero().flatten()]}); the depthwise conv must run over TIME")
+# Training mode: batch norm uses the batch's statistics.
+_conv.train()
+_expected = conv_module_reference(_conv, _x, training=True)
+check_close(_conv(_x), _expected, "ConformerConvModule(10, kernel_size=7) in training mode (batch statistics)", atol=1e-4,
+            hint="use self.batch_norm, the module, so it switches between batch and running statistics")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 3. The Conformer block (5 points)
+#
+# $$\begin{aligned}
+# x &\leftarrow x + \tfrac12\,\mathrm{FF}_1(x) \\
+# x &\leftarrow x + \mathrm{Dropout}(\mathrm{MHSA}(\mathrm{LayerNorm}_{attn}(x))) \\
+# x &\leftarrow x + \mathrm{Conv}(x) \\
+# x &\leftarrow x + \tfrac12\,\mathrm{FF}_2(x) \\
+# y &= \mathrm{LayerNorm}_{final}(x)
+# \end{aligned}$$
+#
+# `forward(x, pad_mask=None)`: `pad_mask (B, T)` is True at real frames; padded frames must not be
+# attended to (`key_padding_mask=~pad_mask`). Call the modules as `self.ff1(x)`, `self.conv(x)`,
+# `self.ff2(x)`: the tests swap in stand-ins for them, so this question does not depend on Parts 1-2.
+
+# %% nbgrader={"grade": false, "grade_id": "ConformerBlock", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class ConformerBlock(nn.Module):
+    def __init__(self, d_model: int, nhead: int, ff_expansion: int = 4, kernel_size: int = 31,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.ff1 = ConformerFeedForward(d_model, ff_expansion, dropout)
+        self.attn_norm = nn.LayerNorm(d_model)
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.conv = ConformerConvModule(d_model, kernel_size, dropout)
+        self.ff2 = ConformerFeedForward(d_model, ff_expansion, dropout)
+        self.final_norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, d), pad_mask (B, T) bool, True = real frame -> (B, T, d)."""
+        ### BEGIN SOLUTION
+        x = x + 0.5 * self.ff1(x)                                                # (B, T, d)
+        h = self.attn_norm(x)
+        key_padding_mask = None if pad_mask is None else ~pad_mask               # PyTorch: True = padding
+        h = self.self_attn(h, h, h, key_padding_mask=key_padding_mask, need_weights=False)[0]
+        x = x + self.dropout(h)                                                  # (B, T, d)
+        x = x + self.conv(x)                                                     # (B, T, d)
+        x = x + 0.5 * self.ff2(x)                                                # (B, T, d)
+        return self.final_norm(x)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_ConformerBlock", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+class StandIn(nn.Module):
+    """A stand-in for ff1 / ff2 / conv: a fixed nonlinear map that also mixes neighbouring frames."""
+
+    def __init__(self, d, seed):
+        super().__init__()
+        self.A = nn.Parameter(torch.randn(d, d, generator=seeded(seed)) / d ** 0.5)
+
+    def forward(self, x, pad_mask=None):
+        return torch.tanh(x @ self.A) + 0.3 * torch.roll(x, 1, dims=1)
+
+
+def block_reference(block, x, pad_mask=None):
+    """The block's equations, computed with block's modules."""
+    x = x + 0.5 * block.ff1(x)
+    h = block.attn_norm(x)
+    h = block.self_attn(h, h, h, key_padding_mask=None if pad_mask is None else ~pad_mask, need_weights=False)[0]
+    x = x + h
+    x = x + block.conv(x)
+    x = x + 0.5 * block.ff2(x)
+    return block.final_norm(x)
+
+
+torch.manual_seed(10)
+block = randomise_(check_implemented(ConformerBlock, 8, 2, 2, 3), seed=11).eval()
+block.ff1, block.conv, block.ff2 = StandIn(8, 12), StandIn(8, 13), StandIn(8, 14)
+x = torch.randn(2, 5, 8, generator=seeded(15))
+out = check_implemented(block, x)
+check_shape(out, (2, 5, 8), "ConformerBlock(8, nhead=2) output for x of shape (2, 5, 8)")
+check_close(out, block_reference(block, x), "ConformerBlock(8, nhead=2) in eval mode, no padding", atol=1e-5,
+            hint="x + ½ff1(x); x + MHSA(attn_norm(x)); x + conv(x); x + ½ff2(x); final_norm(x)")
+
+# %% nbgrader={"grade": true, "grade_id": "test_ConformerBlock_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (padding masks, other sizes) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+torch.manual_seed(16)
+_block = randomise_(ConformerBlock(12, 4, 2, 5), seed=17).eval()
+_block.ff1, _block.conv, _block.ff2 = StandIn(12, 18), StandIn(12, 19), StandIn(12, 20)
+_x = torch.randn(3, 7, 12, generator=seeded(21))
+_pad = torch.arange(7) < torch.tensor([7, 4, 2])[:, None]                 # (B, T) True = real
+check_close(_block(_x, _pad)[_pad], block_reference(_block, _x, _pad)[_pad],
+            "ConformerBlock(12, nhead=4) with padding (lengths 7, 4, 2), real frames", atol=1e-5,
+            hint="pad_mask is True for REAL frames; key_padding_mask wants True for padding: pass ~pad_mask")
+check_close(_block(_x), block_reference(_block, _x), "ConformerBlock(12, nhead=4) without a mask", atol=1e-5,
+            hint="half-step feed-forwards (0.5 * ff), attention on attn_norm(x), then conv, then final_norm")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 4. Self-attention pooling (4 points)
+#
+# The classifier needs one vector per utterance. Mean pooling weighs every frame the same,
+# silence and noise included. Self-attention pooling (Okabe et al., 2018; Safari et al., 2020)
+# learns a score per frame and averages with softmax weights:
+#
+# $$e_t = w^\top x_t + b, \qquad \alpha_t = \frac{\exp e_t}{\sum_{s\ \mathrm{real}} \exp e_s}, \qquad
+# z = \sum_t \alpha_t\, x_t$$
+#
+# with `attention = nn.Linear(d, 1)` computing $e_t$. Padded frames (`pad_mask` False) get
+# weight exactly 0. `forward(x (B, T, d), pad_mask=None) -> (B, d)`.
+
+# %% nbgrader={"grade": false, "grade_id": "SelfAttentionPooling", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class SelfAttentionPooling(nn.Module):
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.attention = nn.Linear(d_model, 1)
+
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, d), pad_mask (B, T) True = real frame -> (B, d)."""
+        ### BEGIN SOLUTION
+        scores = self.attention(x).squeeze(-1)                                   # (B, T)
+        if pad_mask is not None:
+            scores = scores.masked_fill(~pad_mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1)                                   # (B, T)
+        return torch.einsum("bt,btd->bd", weights, x)                            # (B, d)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_SelfAttentionPooling", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+pool = randomise_(check_implemented(SelfAttentionPooling, 5), seed=24)
+x = torch.randn(2, 6, 5, generator=seeded(25))
+out = check_implemented(pool, x)
+check_shape(out, (2, 5), "SelfAttentionPooling(5) output for x of shape (2, 6, 5)")
+alpha = torch.softmax(x @ pool.attention.weight[0] + pool.attention.bias, dim=1)   # (B, T)
+check_close(out, (alpha.unsqueeze(-1) * x).sum(dim=1), "SelfAttentionPooling(5) without a mask", atol=1e-5,
+            hint="softmax over TIME (dim=1) of attention(x), then the weighted sum of the frames")
+
+# %% nbgrader={"grade": true, "grade_id": "test_SelfAttentionPooling_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (padding, other sizes) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_pool = randomise_(SelfAttentionPooling(7), seed=26)
+_x = torch.randn(3, 8, 7, generator=seeded(27))
+_lengths = [8, 5, 1]
+_pad = torch.arange(8) < torch.tensor(_lengths)[:, None]
+_out = _pool(_x, _pad)
+check_shape(_out, (3, 7), "SelfAttentionPooling(7) output for x of shape (3, 8, 7) with a mask")
+for _b, _n in enumerate(_lengths):
+    _alone = _pool(_x[_b:_b + 1, :_n])                                       # the real frames only
+    check_close(_out[_b], _alone[0], f"pooled row {_b} (length {_n}) vs pooling its {_n} real frames alone", atol=1e-5,
+                hint="padded frames must get weight exactly 0: masked_fill(~pad_mask, -inf) before the softmax")
+_x2 = _x.clone()
+_x2[~_pad] = 1e4
+check_close(_pool(_x2, _pad), _out, "SelfAttentionPooling after changing the PADDED frames", atol=1e-4)
+check_true(not torch.allclose(_pool(_x), _x.mean(dim=1), atol=1e-3),
+           "SelfAttentionPooling returned the plain mean of the frames: weight them with softmax(attention(x))")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 5. Additive-margin softmax (4 points)
+#
+# A softmax classifier only needs the right class to score highest. AM-softmax (Wang et al.,
+# 2018) asks for a margin: with $\hat z$ the L2-normalised embedding and $\hat w_c$ the
+# normalised rows of `weight` `(C, d)`, the logits are
+#
+# $$\ell_c = s\,(\cos\theta_c - m\,[c = y]), \qquad \cos\theta_c = \hat w_c^\top \hat z$$
+#
+# so in training the true class $y$ must beat the others by $m$ in cosine. Without labels (at
+# prediction time) the logits are $s\cos\theta_c$. `forward(x (B, d), labels (B,) or None) -> (B, C)`.
+# Train with `F.cross_entropy` on these logits.
+
+# %% nbgrader={"grade": false, "grade_id": "AMSoftmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class AMSoftmax(nn.Module):
+    def __init__(self, in_features: int, num_classes: int, s: float = 30.0, m: float = 0.35):
+        super().__init__()
+        self.s, self.m = s, m
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, d), labels (B,) long or None -> logits (B, C)."""
+        ### BEGIN SOLUTION
+        cos = F.normalize(x, dim=1) @ F.normalize(self.weight, dim=1).T         # (B, C)
+        if labels is None:
+            return self.s * cos
+        margin = self.m * F.one_hot(labels, cos.size(1)).to(cos.dtype)           # (B, C)
+        return self.s * (cos - margin)
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_AMSoftmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+ams = check_implemented(AMSoftmax, 6, 4)
+check_shape(ams.weight, (4, 6), "AMSoftmax(6, 4).weight")
+x = torch.randn(3, 6, generator=seeded(28))
+out = check_implemented(ams, x)
+check_shape(out, (3, 4), "AMSoftmax(6, 4) logits for x of shape (3, 6)")
+cos = (x / x.norm(dim=1, keepdim=True)) @ (ams.weight / ams.weight.norm(dim=1, keepdim=True)).T
+check_close(out, 30.0 * cos, "AMSoftmax(6, 4) without labels (s=30)", atol=1e-4,
+            hint="s * cosine between the L2-normalised rows of x and of weight")
+
+# %% nbgrader={"grade": true, "grade_id": "test_AMSoftmax_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# Hidden tests (labels and the margin, other s and m) run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+_ams = AMSoftmax(5, 7, s=10.0, m=0.2)
+with torch.no_grad():
+    _ams.weight.copy_(3.0 * torch.randn(7, 5, generator=seeded(29)))
+_x = torch.randn(4, 5, generator=seeded(30))
+_labels = torch.tensor([2, 0, 6, 2])
+_cos = (_x / _x.norm(dim=1, keepdim=True)) @ (_ams.weight / _ams.weight.norm(dim=1, keepdim=True)).T
+_expected = 10.0 * _cos
+_expected[torch.arange(4), _labels] -= 10.0 * 0.2
+check_close(_ams(_x, _labels), _expected, "AMSoftmax(5, 7, s=10, m=0.2) with labels", atol=1e-4,
+            hint="subtract m from the TRUE class's cosine only, then scale everything by s")
+check_close(_ams(_x), 10.0 * _cos, "AMSoftmax(5, 7, s=10, m=0.2) without labels", atol=1e-4)
+check_close(_ams(5.0 * _x, _labels), _expected, "AMSoftmax logits for 5 * x (they depend on directions only)", atol=1e-4,
+            hint="normalise x and the weight rows")
+_loss = F.cross_entropy(_ams(_x, _labels), _labels)
+_loss.backward()
+check_true(_ams.weight.grad is not None and bool(_ams.weight.grad.abs().sum() > 0),
+           "AMSoftmax: the loss must have a gradient with respect to weight")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 6. Train a speaker classifier and predict (8 points, from `predictions.csv`)
+#
+# **Data.** The kit makes its own dataset in the course's format, from a seed (no download):
+# `python -m coursekit.speakers data/speakers` in the course folder (100 speakers, 30
+# utterances each, about a minute). Your instructor may give you another folder: set the
+# environment variable `HW4_DATA` to it. The original course's data folder works too.
+# Training items are random 128-frame crops; validation and prediction use whole utterances,
+# batched by length with padding masks.
+#
+# **Model.** `conformer_classifier` assembles **your** parts: a linear prenet to d, your
+# Conformer blocks, your pooling (mean pooling if you pass `None`) and your AM-softmax head (a
+# softmax head if `None`). `train_speaker_model` trains it (AdamW, warm-up and cosine decay,
+# tqdm progress bar), validates every 250 steps on whole utterances, keeps a *copy* of the best
+# weights and loads them at the end; it uses the GPU when there is one. The defaults below are
+# the course's Boss configuration: about 7 minutes on 2 CPU cores. Try the others (the README's
+# ladder table) and see what each part buys.
+#
+# **Predictions.** The last cell writes `predictions.csv` (`Id,Category`: each test utterance's
+# `feature_path` and the speaker you predict) next to this notebook. Submit it with the notebook.
+# While the notebook is graded these cells do nothing; the grader scores the file you submitted.
+
+# %% nbgrader={"grade": false, "grade_id": "train_model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from coursekit.speaker_data import SpeakerDataset, default_data_dir, train_valid_split, write_predictions
+from coursekit.speaker_models import conformer_classifier, count_parameters, predict, train_speaker_model
+
+DATA_DIR = default_data_dir()
+STEPS = 2500                     # the ladder's setting; more steps help, at a cost in time
+model = None
+if GRADING:
+    print("Training is skipped while grading; your submitted predictions.csv is graded.")
+elif not (DATA_DIR / "metadata.json").is_file():
+    raise FileNotFoundError(f"no hw4 data in {DATA_DIR}: run `python -m coursekit.speakers data/speakers` "
+                            "in the course folder, or set HW4_DATA to your data folder")
+else:
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    dataset = SpeakerDataset(DATA_DIR)
+    train_set, valid_set = train_valid_split(dataset, valid_fraction=0.1, seed=0)
+    print(f"{dataset.num_speakers} speakers: {len(train_set)} training and {len(valid_set)} validation utterances")
+    torch.manual_seed(0)
+    model = conformer_classifier(dataset.num_speakers, ConformerBlock, SelfAttentionPooling, AMSoftmax,
+                                 d_model=80, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=15, dropout=0.1)
+    print(f"{count_parameters(model):,} parameters")
+    result = train_speaker_model(model, train_set, valid_set, steps=STEPS, batch_size=32, lr=1e-3)
+    print(f"best validation accuracy {result.best_accuracy:.3f} at step {result.best_step} "
+          f"({result.seconds / 60:.1f} min)")
+
+# %% nbgrader={"grade": false, "grade_id": "write_predictions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+if model is not None:
+    paths, speakers = predict(model, DATA_DIR, dataset.id2speaker)
+    write_predictions("predictions.csv", paths, speakers)
+    print(f"wrote predictions.csv: {len(paths)} test utterances, e.g. {paths[0]} -> {speakers[0]}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Things to try (not graded)
+# 1. Train with `SelfAttentionPooling=None` (mean pooling): plot the pooling weights of your
+#    model for one utterance next to its spectrogram. Which frames does it ignore?
+# 2. Change AM-softmax's margin `m` (0, 0.2, 0.35, 0.5) and the scale `s`. What happens to the
+#    training loss and to validation accuracy when `m` is too large?
+# 3. The convolution module's kernel size is 15 frames here (150 ms). Try 3 and 31.
