@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .evidence import record as _record
+
 # Keep private references: a later monkeypatch of torch.* by the student does not change how
 # we compare (the hardening issue moves comparisons out of the kernel altogether).
 _as_tensor = torch.as_tensor
@@ -244,37 +246,55 @@ def compare_close_up_to_sign(actual: Any, expected: Any, name: str = "output", d
 
 
 # ----------------------------------------------------------------------------- raising wrappers
+# Each wrapper first records the student-derived value it judges (see autograder.evidence: the
+# grader re-checks it outside the kernel against the solution's records), then judges it here.
+def _shape_of(value):
+    return tuple(value.shape) if hasattr(value, "shape") else value
+
+
 def check_shape(actual, expected_shape, name="output"):
+    _record("shape", _shape_of(actual))
     compare_shape(actual, expected_shape, name).raise_if_failed()
 
 
 def check_dtype(actual, expected, name="output"):
+    _record("dtype", str(getattr(actual, "dtype", type(actual).__name__)))
     compare_dtype(actual, expected, name).raise_if_failed()
 
 
 def check_close(actual, expected, name="output", rtol=1e-5, atol=1e-6, hint=None):
+    _record("close", actual, rtol=rtol, atol=atol)
     compare_close(actual, expected, name, rtol, atol, hint).raise_if_failed()
 
 
 def check_equal(actual, expected, name="output", hint=None):
+    _record("equal", actual)
     compare_equal(actual, expected, name, hint).raise_if_failed()
 
 
 def check_probabilities(weights, dim=-1, name="weights", atol=1e-5):
+    _record("probabilities", weights, rtol=0.0, atol=atol)
     compare_probabilities(weights, dim, name, atol).raise_if_failed()
 
 
 def check_masked_zero(weights, mask, name="weights"):
+    _record("masked_zero", weights, rtol=0.0, atol=1e-5)
     compare_masked_zero(weights, mask, name).raise_if_failed()
 
 
 def check_close_up_to_sign(actual, expected, name="output", dim=0, rtol=1e-4, atol=1e-5):
+    _record("close_up_to_sign", actual, dim=dim, rtol=rtol, atol=atol)
     compare_close_up_to_sign(actual, expected, name, dim, rtol, atol).raise_if_failed()
 
 
 def check_true(condition: bool, message: str) -> None:
     """For properties that are not a comparison (``message`` says what was expected)."""
-    if not bool(condition):
+    try:
+        ok = bool(condition)
+    except Exception as exc:  # e.g. a tensor with several elements
+        raise CheckFailure(f"{message} (the condition could not be evaluated: {type(exc).__name__}: {exc})")
+    _record("true", ok)
+    if not ok:
         raise CheckFailure(message)
 
 
@@ -284,9 +304,12 @@ def check_raises(exception: type[BaseException], fn: Callable, *args, name: str 
     try:
         fn(*args, **kwargs)
     except exception:
+        _record("raises", True)
         return
     except Exception as exc:  # the wrong error type
+        _record("raises", False)
         raise CheckFailure(f"{what}: expected {exception.__name__}, got {type(exc).__name__}: {exc}")
+    _record("raises", False)
     raise CheckFailure(f"{what}: expected {exception.__name__} to be raised, but it returned normally.")
 
 

@@ -91,7 +91,8 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
     c.Autograde.create_student = True
     # nbgrader's own autograde pipeline, plus NormaliseTestOutputs before the scores are saved.
     c.Autograde.autograde_preprocessors = [
-        "nbgrader.preprocessors.Execute",
+        "autograder.preprocessors.RebindCheckHelpers",
+        "autograder.preprocessors.ResilientExecute",
         "autograder.preprocessors.NormaliseTestOutputs",
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
@@ -106,6 +107,7 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
         "nbgrader.preprocessors.GetGrades",
         "nbgrader.preprocessors.ClearHiddenTests",
         "autograder.preprocessors.ShortenTestTracebacks",
+        "autograder.preprocessors.StripEvidence",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     c.ClearHiddenTests.enforce_metadata = False

@@ -13,6 +13,7 @@ The gradebook holding the hidden tests is rebuilt from ``solutions/`` at the sta
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import hashlib
 import json
@@ -22,6 +23,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import queue
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -30,7 +33,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from . import feedback
+from . import evidence, feedback
 from .course import CELL_TIMEOUT_S, PREDICTION_TASKS, PredictionTask, available_assignments
 
 DEFAULT_TIMEOUT_S = 600
@@ -48,6 +51,9 @@ class AnswerKey:
     cells: dict[str, list[tuple[str, float]]]   # notebook -> [(grade_id, max_score)]
     predictions: PredictionTask | None = None    # a file graded against hidden labels, if any
     answers_path: Path | None = None
+    evidence: dict = field(default_factory=dict)  # grade_id -> the solution's evidence records
+    db_bytes: bytes = b""                          # the gradebook, kept in memory: each submission
+                                                   # gets a fresh copy that no earlier one touched
 
     @property
     def max_score(self) -> float:
@@ -93,7 +99,8 @@ def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
         raise GradingError(f"no solution notebook {solution_path}: cannot grade {assignment}")
     digest = hashlib.sha256(solution_path.read_bytes())
     digest.update(version("nbgrader").encode())
-    digest.update(Path(course.__file__).read_bytes())
+    for module in ("course.py", "checks.py", "evidence.py"):   # what the key and the evidence depend on
+        digest.update((Path(__file__).parent / module).read_bytes())
     cached = _cache_dir() / f"{assignment}-{digest.hexdigest()[:24]}.db"
     db = scratch / f"{assignment}.db"
     if cached.exists():
@@ -111,11 +118,61 @@ def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
             os.replace(tmp, cached)
         except OSError:
             pass
+    evidence_path = cached.with_suffix(".evidence.json")
+    try:
+        evidence_map = json.loads(evidence_path.read_text())
+    except (OSError, ValueError):
+        evidence_map = reference_evidence(solution_path, scratch / "evidence")
+        try:
+            tmp = evidence_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(evidence_map))
+            os.replace(tmp, evidence_path)
+        except OSError:
+            pass
     solution = nbformat.read(str(solution_path), as_version=4)
     cells = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)))
              for c in solution.cells
              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
-    return AnswerKey(assignment, db, {assignment: cells})
+    return AnswerKey(assignment, db, {assignment: cells}, evidence=evidence_map, db_bytes=db.read_bytes())
+
+
+def reference_evidence(solution_path: Path, workdir: Path) -> dict[str, list[dict]]:
+    """Run the solution notebook as the grader runs a submission, recording evidence
+    (:mod:`autograder.evidence`); return ``{test grade_id: records}``."""
+    from nbclient import NotebookClient
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(str(solution_path), as_version=4)
+    env = grading_env(1)
+    env.update({evidence.ENV: "1", "NBGRADER_EXECUTION": "autograde"})
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S * 2, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
+    try:
+        client.execute(env=env, stderr=subprocess.DEVNULL)   # the kernel's own log lines
+    except Exception as exc:
+        raise GradingError(f"the solution notebook {solution_path} failed while recording the reference "
+                           f"evidence: {type(exc).__name__}: {_last_line(str(exc))}") from exc
+    return evidence.reference_records(nb)
+
+
+def verify_evidence(key: AnswerKey, result: Result, notebook: str, graded_path: Path) -> None:
+    """Keep a passing test cell's points only if its recorded outputs match the solution's
+    (compared here, outside the student's kernel)."""
+    if not graded_path.exists():
+        return
+    nb = nbformat.read(str(graded_path), as_version=4)
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or gid not in result.scores.get(notebook, {}):
+            continue
+        score, max_score = result.scores[notebook][gid]
+        if score <= 0 or gid not in key.evidence:
+            continue
+        why = evidence.verify(evidence.cell_records(cell), key.evidence[gid])
+        if why:
+            result.scores[notebook][gid] = (0.0, max_score)
+            result.notes.append(f"{gid}: 0 of {max_score:g} points. The grader re-checked this test's results "
+                                f"outside your notebook and they do not match the reference ({why}).")
 
 
 # ----------------------------------------------------------------------------- one submission
@@ -129,7 +186,7 @@ def prepare(key: AnswerKey, student: str, folder: Path, workdir: Path) -> Result
     target = workdir / "submitted" / student / key.assignment
     target.mkdir(parents=True)
     (workdir / "source" / key.assignment).mkdir(parents=True)
-    shutil.copy(key.db_path, workdir / "gradebook.db")
+    (workdir / "gradebook.db").write_bytes(key.db_bytes)
 
     found = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
     expected = list(key.cells)
@@ -153,17 +210,77 @@ def prepare(key: AnswerKey, student: str, folder: Path, workdir: Path) -> Result
             continue
         for cell in nb.cells:
             cell.get("metadata", {}).pop("tags", None)
+        seen, kept = set(), []
+        for cell in nb.cells:   # nbgrader aborts on a repeated grade_id: keep the first of each
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid is not None and gid in seen:
+                result.notes.append(f"Your notebook had a second cell with grade_id '{gid}'; it was ignored.")
+                continue
+            seen.add(gid)
+            kept.append(cell)
+        nb.cells = kept
         nbformat.write(nb, str(target / f"{name}.ipynb"))
     return result
 
 
+DEFAULT_MEMORY_MB = 4096
+
+
+@dataclass
+class Sandbox:
+    """Limits for one submission's grading processes (the worker and the kernel it starts).
+
+    - ``memory_mb``: address-space limit (RLIMIT_AS), so a memory bomb raises MemoryError in
+      the kernel instead of taking the machine down;
+    - ``cpus``: the CPUs the processes may run on (sched_setaffinity), besides OMP/MKL threads;
+    - ``no_network``: run in a new network namespace with only loopback (Linux ``unshare -n``,
+      needs root or unprivileged user namespaces; see :func:`network_isolation_available`).
+    """
+    memory_mb: int | None = DEFAULT_MEMORY_MB
+    cpus: tuple[int, ...] | None = None
+    no_network: bool = False
+
+    def preexec(self) -> None:
+        import resource
+        if self.memory_mb:
+            limit = int(self.memory_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if self.cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(self.cpus))
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        if not self.no_network:
+            return cmd
+        return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+
+
+_NET_PROBE: bool | None = None
+
+
+def network_isolation_available() -> bool:
+    """Whether ``unshare --net`` with a working loopback is possible here (probed once)."""
+    global _NET_PROBE
+    if _NET_PROBE is None:
+        _NET_PROBE = False
+        if sys.platform.startswith("linux") and shutil.which("unshare") and shutil.which("ip"):
+            try:
+                probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up"],
+                                       capture_output=True, timeout=20)
+                _NET_PROBE = probe.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+    return _NET_PROBE
+
+
 def _run_worker(workdir: Path, key: AnswerKey, student: str, timeout: float, cell_timeout: int,
-                env: dict) -> tuple[int | None, str]:
+                env: dict, sandbox: Sandbox | None = None) -> tuple[int | None, str]:
     """Run the worker in its own process group; kill the whole group on timeout."""
-    cmd = [sys.executable, "-m", "autograder.worker", str(workdir), key.assignment, student, str(cell_timeout)]
+    sandbox = sandbox or Sandbox(memory_mb=None)
+    cmd = sandbox.wrap([sys.executable, "-m", "autograder.worker", str(workdir), key.assignment, student,
+                        str(cell_timeout)])
     with open(workdir / "worker.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=sandbox.preexec)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -176,6 +293,44 @@ def _run_worker(workdir: Path, key: AnswerKey, student: str, timeout: float, cel
             except ProcessLookupError:
                 pass
     return proc.returncode, ""
+
+
+GUARDED = ("autograder", "coursekit", "solutions", "nbgrader_config.py", "pyproject.toml")
+
+
+class FileGuard:
+    """The course files grading depends on, kept in memory: after each submission any file a
+    student's code changed, added or deleted is put back, and that submission is flagged."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.files = self._read()
+
+    def _read(self) -> dict[Path, bytes]:
+        files = {}
+        for name in GUARDED:
+            path = self.root / name
+            paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()
+                                                         and "__pycache__" not in p.parts)
+            for p in paths:
+                try:
+                    files[p] = p.read_bytes()
+                except OSError:
+                    pass
+        return files
+
+    def restore(self) -> list[str]:
+        """Put every guarded file back as it was; return the ones that had changed."""
+        now = self._read()
+        changed = sorted(str(p.relative_to(self.root)) for p in self.files.keys() | now.keys()
+                         if self.files.get(p) != now.get(p))
+        for p in now.keys() - self.files.keys():
+            p.unlink(missing_ok=True)
+        for p, data in self.files.items():
+            if now.get(p) != data:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(data)
+        return changed
 
 
 def score_predictions(task: PredictionTask, folder: Path, answers_path: Path) -> tuple[dict, str]:
@@ -210,8 +365,43 @@ def score_predictions(task: PredictionTask, folder: Path, answers_path: Path) ->
     return scores, page
 
 
-def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Path,
-              timeout: float, cell_timeout: int, env: dict) -> Result:
+@dataclass
+class Run:
+    """What every submission of one grading run shares."""
+    scratch: Path
+    out: Path
+    timeout: float
+    cell_timeout: int
+    env: dict
+    sandbox: Sandbox
+    slots: "queue.Queue[tuple[int, ...] | None]"   # CPU sets, one per concurrent submission
+    guard: FileGuard | None = None
+    guard_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def grade_one(key: AnswerKey, student: str, folder: Path, run: Run) -> Result:
+    cpus = run.slots.get()
+    try:
+        result = _grade_one(key, student, folder, run.scratch, run.out, run.timeout, run.cell_timeout, run.env,
+                            dataclasses.replace(run.sandbox, cpus=cpus))
+    finally:
+        run.slots.put(cpus)
+    if run.guard is not None:
+        with run.guard_lock:
+            changed = run.guard.restore()
+        if changed:
+            for nb in key.cells:
+                _zero(key, result, nb)
+                result.problems[nb] = (
+                    "While it was graded, your notebook changed files of the grader ("
+                    + ", ".join(changed[:5]) + (" ..." if len(changed) > 5 else "")
+                    + "). They were restored; this notebook scores 0.")
+                _write_feedback(run.out, result, nb, None)
+    return result
+
+
+def _grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Path,
+               timeout: float, cell_timeout: int, env: dict, sandbox: Sandbox | None = None) -> Result:
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"{student}-{key.assignment}-", dir=scratch))
     result = prepare(key, student, folder, workdir)
@@ -220,7 +410,7 @@ def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Pa
         result.scores[key.predictions.filename] = scores
     runnable = [nb for nb in key.cells if nb not in result.problems]
     if runnable:
-        rc, why = _run_worker(workdir, key, student, timeout, cell_timeout, env)
+        rc, why = _run_worker(workdir, key, student, timeout, cell_timeout, env, sandbox)
         report = {}
         if (workdir / "result.json").exists():
             report = json.loads((workdir / "result.json").read_text())
@@ -228,6 +418,7 @@ def grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Pa
             for nb in runnable:
                 cells = report["scores"].get(nb, {})
                 result.scores[nb] = {gid: tuple(cells.get(gid, (0.0, pts))) for gid, pts in key.cells[nb]}
+                verify_evidence(key, result, nb, workdir / "autograded" / student / key.assignment / f"{nb}.ipynb")
                 page_path = workdir / "feedback" / student / key.assignment / f"{nb}.html"
                 if page_path.exists():
                     _write_feedback(out, result, nb, page_path.read_text())
@@ -298,11 +489,22 @@ def discover(submitted: Path, assignments: list[str]) -> list[tuple[str, str, Pa
     return jobs
 
 
+def cpu_slots(jobs: int) -> list[tuple[int, ...] | None]:
+    """Split the CPUs this process may use into ``jobs`` disjoint sets (None where not possible)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return [None] * jobs
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < jobs:
+        return [tuple(cpus)] * jobs
+    per = len(cpus) // jobs
+    return [tuple(cpus[i * per:(i + 1) * per]) for i in range(jobs)]
+
+
 def grading_env(jobs: int) -> dict:
     env = dict(os.environ)
     threads = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", MPLBACKEND="Agg",
-               PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+               PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE", **{evidence.ENV: "1"})
     return env
 
 
@@ -318,7 +520,8 @@ def default_answers(assignment: str) -> Path | None:
 
 def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None, jobs: int = 1,
           timeout: float = DEFAULT_TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
-          progress: bool = True, answers: Path | None = None) -> list[Result]:
+          progress: bool = True, answers: Path | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
+          isolate_network: bool = True) -> list[Result]:
     """Grade every submission under ``submitted``; ``answers`` is the hidden-labels CSV for
     assignments graded from a predictions file (hw4; default: :func:`default_answers`)."""
     if not submitted.is_dir():
@@ -342,11 +545,16 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
                         f"{hw} is graded from {key.predictions.filename} against hidden labels, but the labels file "
                         f"{key.answers_path} does not exist: pass --answers (the *-answers.csv written by "
                         "`python -m coursekit.speakers` beside the data folder you gave the class)")
-        env = grading_env(jobs)
+        jobs = max(1, jobs)
+        slots: queue.Queue = queue.Queue()
+        for cpus in cpu_slots(jobs):
+            slots.put(cpus)
+        run = Run(scratch, out, timeout, cell_timeout, grading_env(jobs),
+                  Sandbox(memory_mb=memory_mb, no_network=network_isolation_available() if isolate_network else False),
+                  slots, FileGuard(root))
         bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(grade_one, keys[hw], sid, folder, scratch, out, timeout, cell_timeout, env)
-                       for sid, hw, folder in todo]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(grade_one, keys[hw], sid, folder, run) for sid, hw, folder in todo]
             for fut in as_completed(futures):
                 results.append(fut.result())
                 bar.set_postfix_str(f"{results[-1].student_id}/{results[-1].assignment}")

@@ -21,6 +21,22 @@ def is_test_cell(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
+REBIND = "from autograder.checks import *  # grader: fresh check helpers, whatever the notebook rebound\n"
+
+
+class RebindCheckHelpers(Preprocessor):
+    """Before execution, start every test cell by importing the check helpers again, so a
+    student cell that rebinds ``check_equal = lambda *a: None`` cannot switch tests off.
+    (:class:`NormaliseTestOutputs` removes the line again after execution.)"""
+
+    enabled = True
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and is_test_cell(cell) and not cell.source.startswith(REBIND):
+            cell.source = REBIND + cell.source
+        return cell, resources
+
+
 class NormaliseTestOutputs(Preprocessor):
     """Test cells: pass = ran and raised nothing.
 
@@ -35,6 +51,8 @@ class NormaliseTestOutputs(Preprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not is_test_cell(cell):
             return cell, resources
+        if cell.source.startswith(REBIND):
+            cell.source = cell.source[len(REBIND):]
         outputs = []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
@@ -63,3 +81,89 @@ class ShortenTestTracebacks(Preprocessor):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {_ANSI.sub('', str(out.get('evalue', '')))}"]
         return cell, resources
+
+
+class StripEvidence(Preprocessor):
+    """Remove the grader's evidence records (see :mod:`autograder.evidence`) from feedback."""
+
+    enabled = True
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            from .evidence import strip
+            strip(cell)
+        return cell, resources
+
+
+# ----------------------------------------------------------------------------- execution
+from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
+from nbclient.util import run_sync  # noqa: E402
+from nbgrader.preprocessors import Execute  # noqa: E402
+
+
+def _error(ename: str, evalue: str):
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class ResilientExecute(Execute):
+    """nbgrader's ``Execute``, except that a dead or stuck kernel costs one cell, not the notebook.
+
+    nbgrader stops a notebook whose kernel dies (``os._exit``, a crash, the memory limit) and
+    leaves the student ungraded; a cell that ignores the interrupt after a timeout makes every
+    later cell time out too. Here the cell where it happened gets an error (so its test fails),
+    the kernel is restarted, the earlier non-test cells (setup, solutions, the student's own
+    cells) are run again to rebuild the state, and execution goes on.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs = [_error("KernelDied", "the kernel died while running this cell (for example os._exit, "
+                                                 "a crash, or the memory limit); it was restarted")]
+            self._restart_and_replay(index)
+            return cell, self.resources
+        except CellTimeoutError:   # e.g. the kernel ignored the interrupt and stopped answering
+            cell.outputs = [_error("CellTimeoutError", f"this cell ran longer than {self.timeout} s and the kernel "
+                                                       "stopped answering; it was restarted")]
+            self._restart_and_replay(index)
+            return cell, self.resources
+        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            cell.outputs.append(_error("CellTimeoutError", f"this cell ran longer than {self.timeout} s; "
+                                                           "the kernel was restarted"))
+            self._restart_and_replay(index)
+        return cell, resources
+
+    def _fresh_kernel(self) -> None:
+        """Throw the kernel away and start a new one (restart_kernel proved unreliable after a
+        second death: the new kernel never answered)."""
+        try:
+            run_sync(self._async_cleanup_kernel)()
+        except Exception:  # the old kernel is gone already
+            pass
+        self.km = self.create_kernel_manager()
+        run_sync(self.async_start_new_kernel)()
+        run_sync(self.async_start_new_kernel_client)()
+
+    def _restart_and_replay(self, index: int) -> None:
+        """New kernel; run the earlier non-test cells again, except those that killed or hung
+        a kernel (if one does so again while replaying, it joins them and the replay restarts)."""
+        import copy
+        bad = self.__dict__.setdefault("_bad_cells", set())
+        bad.add(index)
+        while True:
+            self._fresh_kernel()
+            for i, earlier in enumerate(self.nb.cells[:index]):
+                if earlier.cell_type != "code" or is_test_cell(earlier) or i in bad:
+                    continue
+                scratch = copy.deepcopy(earlier)              # replay output is not kept
+                try:
+                    super().preprocess_cell(scratch, self.resources, i)
+                except (DeadKernelError, CellTimeoutError):
+                    bad.add(i)
+                    break
+                if any(o.get("ename") == "CellTimeoutError" for o in scratch.get("outputs", [])):
+                    bad.add(i)
+                    break
+            else:
+                return
