@@ -35,7 +35,7 @@ def cmd_grade(args) -> int:
         results = grade(course_root(), Path(args.submitted), Path(args.out), args.assignment, args.jobs,
                         args.timeout, args.cell_timeout, progress=not args.quiet,
                         answers=Path(args.answers) if args.answers else None,
-                        memory_mb=args.memory_limit or None, isolate_network=not args.allow_network)
+                        memory_mb=args.memory_limit or None, isolate=not args.no_sandbox)
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--memory-limit", type=int, default=4096, metavar="MB",
                    help="address-space limit per submission in MB (default 4096; 0: none)")
-    p.add_argument("--allow-network", action="store_true",
-                   help="do not cut student code off the network (by default it runs in a network namespace "
-                        "with loopback only, where the platform allows: Linux with unshare)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="do not run student code in the namespace sandbox (by default, where the platform allows "
+                        "it: Linux as root, with no network, the course folder read-only, and hidden tests, "
+                        "answer keys and labels out of sight)")
     p.add_argument("--answers", help="hidden test labels for hw4's predictions.csv (default: the *-answers.csv "
                                      "beside $HW4_DATA or data/speakers)")
     p.set_defaults(func=cmd_grade)

@@ -230,15 +230,23 @@ DEFAULT_MEMORY_MB = 4096
 class Sandbox:
     """Limits for one submission's grading processes (the worker and the kernel it starts).
 
+    Always, where the OS has them:
     - ``memory_mb``: address-space limit (RLIMIT_AS), so a memory bomb raises MemoryError in
       the kernel instead of taking the machine down;
-    - ``cpus``: the CPUs the processes may run on (sched_setaffinity), besides OMP/MKL threads;
-    - ``no_network``: run in a new network namespace with only loopback (Linux ``unshare -n``,
-      needs root or unprivileged user namespaces; see :func:`network_isolation_available`).
+    - ``cpus``: the CPUs the processes may run on (sched_setaffinity), besides OMP/MKL threads.
+
+    With ``isolate`` (Linux, as root: see :func:`isolation_available`) the worker and the kernel
+    also run in new mount and network namespaces, without any capabilities:
+    - network: loopback only (the kernel talks to the worker over it);
+    - the course folder (``root``, its ``.venv`` included) is mounted read-only;
+    - ``solutions/`` (hidden tests), the answer-key cache and the hidden labels file are
+      replaced by empty mounts, so student code cannot read them.
     """
     memory_mb: int | None = DEFAULT_MEMORY_MB
     cpus: tuple[int, ...] | None = None
-    no_network: bool = False
+    isolate: bool = False
+    root: Path | None = None
+    hidden: tuple[Path, ...] = ()
 
     def preexec(self) -> None:
         import resource
@@ -249,50 +257,132 @@ class Sandbox:
             os.sched_setaffinity(0, set(self.cpus))
 
     def wrap(self, cmd: list[str]) -> list[str]:
-        if not self.no_network:
+        if not self.isolate:
             return cmd
-        return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+        hidden = [str(p) for p in self.hidden if p.exists()]
+        # --pid --fork: when the worker goes, every process left in its namespace goes too
+        return ["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private", "sh", "-c", _ISOLATE_SH, "sh",
+                str(self.root), str(len(hidden)), *hidden, *cmd]
 
 
-_NET_PROBE: bool | None = None
+# $1 = course root (made read-only); $2 = how many paths to hide, then the paths; then the command.
+_ISOLATE_SH = r"""
+set -e
+ip link set lo up
+mount --bind "$1" "$1"
+mount -o remount,ro,bind "$1"
+n=$2; shift 2
+while [ "$n" -gt 0 ]; do
+  if [ -d "$1" ]; then mount -t tmpfs -o size=64k,mode=755 none "$1"; else mount --bind /dev/null "$1"; fi
+  shift; n=$((n - 1))
+done
+exec setpriv --bounding-set=-all --inh-caps=-all -- "$@"
+"""
+
+_ISOLATION_PROBE: bool | None = None
 
 
-def network_isolation_available() -> bool:
-    """Whether ``unshare --net`` with a working loopback is possible here (probed once)."""
-    global _NET_PROBE
-    if _NET_PROBE is None:
-        _NET_PROBE = False
-        if sys.platform.startswith("linux") and shutil.which("unshare") and shutil.which("ip"):
-            try:
-                probe = subprocess.run(["unshare", "--net", "sh", "-c", "ip link set lo up"],
-                                       capture_output=True, timeout=20)
-                _NET_PROBE = probe.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-    return _NET_PROBE
+def isolation_available() -> bool:
+    """Whether the namespace sandbox works here (Linux, root, unshare/ip/setpriv); probed once."""
+    global _ISOLATION_PROBE
+    if _ISOLATION_PROBE is None:
+        _ISOLATION_PROBE = False
+        tools = all(shutil.which(t) for t in ("unshare", "ip", "setpriv", "mount"))
+        if sys.platform.startswith("linux") and tools and hasattr(os, "geteuid") and os.geteuid() == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                probe_root, secret = Path(tmp) / "course", Path(tmp) / "course" / "secret"
+                secret.mkdir(parents=True)
+                test = (f'! touch "{probe_root}/x" 2>/dev/null && [ -z "$(ls "{secret}")" ]')
+                cmd = Sandbox(isolate=True, root=probe_root, hidden=(secret,)).wrap(["sh", "-c", test])
+                (secret / "hidden").write_text("")
+                try:
+                    _ISOLATION_PROBE = subprocess.run(cmd, capture_output=True, timeout=20).returncode == 0
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+    return _ISOLATION_PROBE
 
 
-def _run_worker(workdir: Path, key: AnswerKey, student: str, timeout: float, cell_timeout: int,
-                env: dict, sandbox: Sandbox | None = None) -> tuple[int | None, str]:
-    """Run the worker in its own process group; kill the whole group on timeout."""
-    sandbox = sandbox or Sandbox(memory_mb=None)
-    cmd = sandbox.wrap([sys.executable, "-m", "autograder.worker", str(workdir), key.assignment, student,
-                        str(cell_timeout)])
-    with open(workdir / "worker.log", "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=sandbox.preexec)
+def kill_tree(pid: int) -> None:
+    """Kill a process, its process group and all its descendants. Kernels start in a session of
+    their own (jupyter_client), so killing the worker's process group alone would leave them."""
+    import psutil
+    try:
+        family = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        family = []
+    for p in family:
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return None, f"Grading was stopped after {timeout:g} s (the whole-notebook time limit)."
-        finally:
-            try:  # the kernel and anything the student started go too
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
+            p.kill()
+        except psutil.Error:
+            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class PersistentWorker:
+    """One ``python -m autograder.worker --serve`` process (in the sandbox) that grades the
+    submissions of one slot in turn; restarted after a timeout or a crash."""
+
+    def __init__(self, sandbox: "Sandbox", env: dict, log_path: Path):
+        self.sandbox, self.env, self.log_path = sandbox, env, log_path
+        self.proc: subprocess.Popen | None = None
+        self.lines: queue.Queue = queue.Queue()
+
+    def _start(self) -> None:
+        cmd = self.sandbox.wrap([sys.executable, "-m", "autograder.worker", "--serve"])
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, start_new_session=True, preexec_fn=self.sandbox.preexec,
+                                     text=True, bufsize=1)
+        lines, stdout = queue.Queue(), self.proc.stdout
+        self.lines = lines
+
+        def pump():
+            for line in stdout:
+                lines.put(line)
+            lines.put(None)                      # EOF: the worker is gone
+        threading.Thread(target=pump, daemon=True).start()
+
+    def grade(self, workdir: Path, assignment: str, student: str, cell_timeout: int,
+              timeout: float) -> tuple[bool, str]:
+        """(finished, why not). The worker writes workdir/result.json when it finishes."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        request = {"workdir": str(workdir), "assignment": assignment, "student": student,
+                   "cell_timeout": cell_timeout}
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.stop()
+            return False, "The grading worker could not be started."
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                return False, f"Grading was stopped after {timeout:g} s (the whole-notebook time limit)."
+            if line is None:
+                self.stop()
+                return False, "The grading worker died while grading this notebook."
+            try:
+                if json.loads(line).get("done") == str(workdir):
+                    return True, ""
+            except ValueError:
                 pass
-    return proc.returncode, ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc.pid)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            self.proc = None
+            self.log.close()
 
 
 GUARDED = ("autograder", "coursekit", "solutions", "nbgrader_config.py", "pyproject.toml")
@@ -366,6 +456,12 @@ def score_predictions(task: PredictionTask, folder: Path, answers_path: Path) ->
 
 
 @dataclass
+class Slot:
+    cpus: tuple[int, ...] | None
+    worker: PersistentWorker | None = None
+
+
+@dataclass
 class Run:
     """What every submission of one grading run shares."""
     scratch: Path
@@ -374,18 +470,20 @@ class Run:
     cell_timeout: int
     env: dict
     sandbox: Sandbox
-    slots: "queue.Queue[tuple[int, ...] | None]"   # CPU sets, one per concurrent submission
+    slots: "queue.Queue[Slot]"                      # one per concurrent submission
     guard: FileGuard | None = None
     guard_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def grade_one(key: AnswerKey, student: str, folder: Path, run: Run) -> Result:
-    cpus = run.slots.get()
+    slot = run.slots.get()
     try:
-        result = _grade_one(key, student, folder, run.scratch, run.out, run.timeout, run.cell_timeout, run.env,
-                            dataclasses.replace(run.sandbox, cpus=cpus))
+        if slot.worker is None:
+            slot.worker = PersistentWorker(dataclasses.replace(run.sandbox, cpus=slot.cpus), run.env,
+                                           run.scratch / f"worker-{id(slot)}.log")
+        result = _grade_one(key, student, folder, run.scratch, run.out, run.timeout, run.cell_timeout, slot.worker)
     finally:
-        run.slots.put(cpus)
+        run.slots.put(slot)
     if run.guard is not None:
         with run.guard_lock:
             changed = run.guard.restore()
@@ -401,7 +499,7 @@ def grade_one(key: AnswerKey, student: str, folder: Path, run: Run) -> Result:
 
 
 def _grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Path,
-               timeout: float, cell_timeout: int, env: dict, sandbox: Sandbox | None = None) -> Result:
+               timeout: float, cell_timeout: int, worker: PersistentWorker) -> Result:
     t0 = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"{student}-{key.assignment}-", dir=scratch))
     result = prepare(key, student, folder, workdir)
@@ -410,11 +508,17 @@ def _grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: P
         result.scores[key.predictions.filename] = scores
     runnable = [nb for nb in key.cells if nb not in result.problems]
     if runnable:
-        rc, why = _run_worker(workdir, key, student, timeout, cell_timeout, env, sandbox)
+        log_start = worker.log_path.stat().st_size if worker.log_path.exists() else 0
+        finished, why = worker.grade(workdir, key.assignment, student, cell_timeout, timeout)
+        rc = 0 if finished and (workdir / "result.json").exists() else None
+        if worker.log_path.exists():   # this submission's part of the worker's log
+            with open(worker.log_path, "rb") as f:
+                f.seek(log_start)
+                (workdir / "worker.log").write_bytes(f.read())
         report = {}
         if (workdir / "result.json").exists():
             report = json.loads((workdir / "result.json").read_text())
-        if rc == 0 and "scores" in report:
+        if rc == 0 and report.get("steps", {}).get("autograde", {}).get("success") and "scores" in report:
             for nb in runnable:
                 cells = report["scores"].get(nb, {})
                 result.scores[nb] = {gid: tuple(cells.get(gid, (0.0, pts))) for gid, pts in key.cells[nb]}
@@ -521,7 +625,7 @@ def default_answers(assignment: str) -> Path | None:
 def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None, jobs: int = 1,
           timeout: float = DEFAULT_TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
           progress: bool = True, answers: Path | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
-          isolate_network: bool = True) -> list[Result]:
+          isolate: bool = True) -> list[Result]:
     """Grade every submission under ``submitted``; ``answers`` is the hidden-labels CSV for
     assignments graded from a predictions file (hw4; default: :func:`default_answers`)."""
     if not submitted.is_dir():
@@ -548,17 +652,24 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         jobs = max(1, jobs)
         slots: queue.Queue = queue.Queue()
         for cpus in cpu_slots(jobs):
-            slots.put(cpus)
-        run = Run(scratch, out, timeout, cell_timeout, grading_env(jobs),
-                  Sandbox(memory_mb=memory_mb, no_network=network_isolation_available() if isolate_network else False),
-                  slots, FileGuard(root))
+            slots.put(Slot(cpus))
+        hidden = [root / "solutions", _cache_dir()] + [k.answers_path for k in keys.values() if k.answers_path]
+        sandbox = Sandbox(memory_mb=memory_mb, isolate=isolate and isolation_available(), root=root,
+                          hidden=tuple(hidden))
+        run = Run(scratch, out, timeout, cell_timeout, grading_env(jobs), sandbox, slots, FileGuard(root))
         bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grade_one, keys[hw], sid, folder, run) for sid, hw, folder in todo]
-            for fut in as_completed(futures):
-                results.append(fut.result())
-                bar.set_postfix_str(f"{results[-1].student_id}/{results[-1].assignment}")
-                bar.update()
+            try:
+                for fut in as_completed(futures):
+                    results.append(fut.result())
+                    bar.set_postfix_str(f"{results[-1].student_id}/{results[-1].assignment}")
+                    bar.update()
+            finally:
+                while not slots.empty():
+                    slot = slots.get()
+                    if slot.worker is not None:
+                        slot.worker.stop()
         bar.close()
     results.sort(key=lambda r: (r.student_id, r.assignment))
     write_csvs(out, results)

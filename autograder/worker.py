@@ -1,12 +1,19 @@
-"""Grade ONE submission in its own work folder (run as a subprocess by `grade`).
+"""Grade submissions in their own work folders (run as a subprocess by `grade`).
 
-    python -m autograder.worker WORKDIR ASSIGNMENT STUDENT
+    python -m autograder.worker WORKDIR ASSIGNMENT STUDENT [CELL_TIMEOUT]   # one submission
+    python -m autograder.worker --serve                                      # many, one per stdin line
 
 WORKDIR holds a private copy of the gradebook (with the hidden tests) and the student's
 notebooks under ``submitted/<student>/<assignment>/``. The worker runs nbgrader's autograde and
-generate_feedback there and writes ``WORKDIR/result.json``. It runs in a separate process so
-that a crash, a hang or a dead kernel costs this submission only, and so that several
-submissions can be graded at once without sharing a database.
+generate_feedback there and writes ``WORKDIR/result.json``. It runs in a separate process (in
+the sandbox, see ``grade.Sandbox``) so that a crash, a hang or a dead kernel costs one
+submission only and several submissions can be graded at once without sharing a database.
+
+``--serve`` keeps one worker per grading slot alive across submissions (nbgrader's imports cost
+about 2.5 s per process): each stdin line is a JSON request ``{"workdir", "assignment",
+"student", "cell_timeout"}``; the answer is a line ``{"done": workdir}`` on stdout. After each
+submission every process the student's code left behind is killed (the worker is their
+subreaper), so nothing carries over to the next student.
 """
 from __future__ import annotations
 
@@ -16,10 +23,7 @@ import time
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
-    workdir, assignment, student = Path(argv[0]).resolve(), argv[1], argv[2]
-    cell_timeout = int(argv[3]) if len(argv) > 3 else None
-
+def grade_workdir(workdir: Path, assignment: str, student: str, cell_timeout: int | None) -> dict:
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -40,12 +44,14 @@ def main(argv: list[str]) -> int:
         t1 = time.perf_counter()
         feedback = api.generate_feedback(assignment, student, force=True)
         if not feedback["success"]:  # seen once under heavy load; the cause was not captured
-            print("generate_feedback failed, retrying:\n" + feedback.get("error", "") + feedback.get("log", ""), flush=True)
+            print("generate_feedback failed, retrying:\n" + feedback.get("error", "") + feedback.get("log", ""),
+                  file=sys.stderr, flush=True)
             feedback = api.generate_feedback(assignment, student, force=True)
         result["steps"]["feedback"] = {"success": feedback["success"], "seconds": time.perf_counter() - t1,
                                        "error": feedback.get("error", "")}
         if not feedback["success"]:
-            print("generate_feedback failed again:\n" + feedback.get("error", "") + feedback.get("log", ""), flush=True)
+            print("generate_feedback failed again:\n" + feedback.get("error", "") + feedback.get("log", ""),
+                  file=sys.stderr, flush=True)
         scores = {}
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
             submission = gb.find_submission(assignment, student)
@@ -53,7 +59,59 @@ def main(argv: list[str]) -> int:
                 scores[nb.name] = {g.name: [float(g.score or 0.0), float(g.max_score)] for g in nb.grades}
         result["scores"] = scores
     (workdir / "result.json").write_text(json.dumps(result, indent=1))
-    return 0 if autograde["success"] else 1
+    return result
+
+
+def _become_subreaper() -> None:
+    """Orphans of the student's code are re-parented to this process (Linux), so we can kill them."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _kill_children() -> None:
+    import psutil
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=5)      # reap them (we may be their parent now)
+
+
+def serve() -> int:
+    import os
+    protocol = os.fdopen(os.dup(1), "w")   # answers go here; anything else printed goes to the log
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    _become_subreaper()
+    import nbgrader.apps  # noqa: F401  (the expensive import, once)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        workdir = Path(request["workdir"])
+        try:
+            grade_workdir(workdir, request["assignment"], request["student"], request.get("cell_timeout"))
+        except Exception as exc:  # the grader turns a missing result into a graded zero
+            print(f"worker error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        finally:
+            _kill_children()
+        print(json.dumps({"done": str(workdir)}), file=protocol, flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--serve":
+        return serve()
+    workdir, assignment, student = Path(argv[0]).resolve(), argv[1], argv[2]
+    cell_timeout = int(argv[3]) if len(argv) > 3 else None
+    result = grade_workdir(workdir, assignment, student, cell_timeout)
+    return 0 if result["steps"]["autograde"]["success"] else 1
 
 
 if __name__ == "__main__":

@@ -301,10 +301,11 @@ with torch.no_grad():
 # For the sample model an utterance is a **bag of frames**. Much of a voice is in single
 # frames (the spectral envelope), which is why it works at all; but how formants glide from
 # one sound to the next, how pitch moves, what comes before and after a pause, is in short runs
-# of neighbouring frames, and this model cannot see it. The homework's numbers, measured on the
-# default dataset of 100 speakers and quoted from `coursekit.speakers`: the sample model reaches
-# about 36 % test accuracy after 1500 steps, a 2-block Conformer ($d = 96$) with self-attention
-# pooling and AM-softmax about 84 %. The next three sections are about the three changes.
+# of neighbouring frames, and this model cannot see it. The homework's ladder (README), measured
+# on the default dataset of 100 speakers with the same 2500-step recipe for every model: the
+# sample model reaches 58.5 % test accuracy, a tuned two-layer Transformer 69.2 %, a 2-block
+# Conformer ($d = 80$) with mean pooling 74.7 %, and the same Conformer with self-attention
+# pooling and AM-softmax 85.7 %. The next three sections are about the three changes.
 #
 # ## 4. Why convolution in addition to attention
 #

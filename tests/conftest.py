@@ -98,3 +98,19 @@ def graded(tmp_path_factory) -> dict[str, GradedClass]:
         assert proc.returncode == 0, proc.stdout + proc.stderr
         results[assignment] = GradedClass(base / "out", proc)
     return results
+
+
+@pytest.fixture(scope="session")
+def adversarial(tmp_path_factory):
+    """The adversarial hw2 corpus (tests/adversarial_class.py), graded once with --jobs 2."""
+    import adversarial_class
+    base = tmp_path_factory.mktemp("adversarial")
+    attacks = adversarial_class.build(ROOT, base / "submitted")
+    guarded = {p: p.read_bytes() for p in sorted((ROOT / "autograder").glob("*.py"))}
+    proc = run_cli("grade", str(base / "submitted"), "--out", str(base / "out"), "--jobs", "2", "--quiet",
+                   "--cell-timeout", "8", "--timeout", "300")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    graded = GradedClass(base / "out", proc)
+    graded.attacks = attacks
+    graded.guarded_before = guarded
+    return graded
