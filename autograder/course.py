@@ -94,6 +94,7 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
         "autograder.preprocessors.RebindCheckHelpers",
         "autograder.preprocessors.ResilientExecute",
         "autograder.preprocessors.NormaliseTestOutputs",
+        "autograder.preprocessors.TruncateLongOutputs",
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",

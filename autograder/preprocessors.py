@@ -66,6 +66,33 @@ class NormaliseTestOutputs(Preprocessor):
         return cell, resources
 
 
+MAX_OUTPUT_CHARS = 20_000
+
+
+class TruncateLongOutputs(Preprocessor):
+    """Cut any text output over 20,000 characters (nbgrader's LimitOutput counts lines, so one
+    20 MB line goes through, into the database and an 80 MB feedback page)."""
+
+    enabled = True
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                out["text"] = _truncate(str(out.get("text", "")))
+            for mime in ("text/plain", "text/html"):
+                if mime in out.get("data", {}):
+                    out["data"][mime] = _truncate(str(out["data"][mime]))
+        return cell, resources
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    return text[:MAX_OUTPUT_CHARS] + f"\n... [{len(text) - MAX_OUTPUT_CHARS:,} more characters cut by the grader]\n"
+
+
 class ShortenTestTracebacks(Preprocessor):
     """Replace each test cell's traceback by its last line (``CheckFailure: expected ...``).
 
