@@ -83,6 +83,8 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     c.Execute.timeout = cell_timeout
+    # Stop the kernel at once when the notebook is done (graceful shutdown waits for it to exit).
+    c.Execute.shutdown_kernel = "immediate"
     # A student could tag a test cell `skip-execution` to have it skipped (and scored full).
     # Tags are also stripped from submissions before grading; this is the second line of defence.
     c.Execute.skip_cells_with_tag = "autograder-never-skip-7f3a"

@@ -69,6 +69,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)  # nb -> why it got no normal grading
     extra_html: str = ""                                     # appended to every feedback page
+    timing: dict = field(default_factory=dict)               # worker step -> seconds (for benchmarks)
     seconds: float = 0.0
 
     def total(self) -> tuple[float, float]:
@@ -518,6 +519,7 @@ def _grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: P
         report = {}
         if (workdir / "result.json").exists():
             report = json.loads((workdir / "result.json").read_text())
+            result.timing = {k: v.get("seconds", 0.0) for k, v in report.get("steps", {}).items()}
         if rc == 0 and report.get("steps", {}).get("autograde", {}).get("success") and "scores" in report:
             for nb in runnable:
                 cells = report["scores"].get(nb, {})
