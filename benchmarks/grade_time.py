@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder.course import available_assignments  # noqa: E402
+from autograder.build import example_predictions, write_example_answers  # noqa: E402
+from autograder.course import PREDICTION_TASKS  # noqa: E402
 from autograder.mutants import submission_with  # noqa: E402
 from autograder import notebooks  # noqa: E402
 
@@ -31,6 +33,10 @@ def time_grade(assignment: str, runs: int, cold: bool) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         sub = Path(tmp) / "submitted"
         notebooks.write(submission_with(ROOT, assignment), sub / "student" / assignment / f"{assignment}.ipynb")
+        extra = []
+        if assignment in PREDICTION_TASKS:   # hw4: a perfect predictions.csv and the labels it is graded against
+            example_predictions(sub / "student" / assignment / PREDICTION_TASKS[assignment].filename, 1.0)
+            extra = ["--answers", str(write_example_answers(Path(tmp) / "answers.csv"))]
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
         for i in range(runs):
             if cold:
@@ -38,7 +44,7 @@ def time_grade(assignment: str, runs: int, cold: bool) -> list[float]:
             out = Path(tmp) / f"out{i}"
             t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(sub), "--out", str(out),
-                                   "--assignment", assignment, "--quiet"], cwd=ROOT, env=env,
+                                   "--assignment", assignment, "--quiet", *extra], cwd=ROOT, env=env,
                                   capture_output=True, text=True)
             times.append(time.perf_counter() - t0)
             if proc.returncode != 0 or ",student," in (out / "grades.csv").read_text():
