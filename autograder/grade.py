@@ -172,8 +172,9 @@ def verify_evidence(key: AnswerKey, result: Result, notebook: str, graded_path: 
         why = evidence.verify(evidence.cell_records(cell), key.evidence[gid])
         if why:
             result.scores[notebook][gid] = (0.0, max_score)
-            result.notes.append(f"{gid}: 0 of {max_score:g} points. The grader re-checked this test's results "
-                                f"outside your notebook and they do not match the reference ({why}).")
+            result.notes.append(f"{gid}: 0 of {max_score:g} points. The grader re-checked this test outside your "
+                                f"notebook: the values your code produced differ from the reference solution's on "
+                                f"the same inputs ({why}).")
 
 
 # ----------------------------------------------------------------------------- one submission

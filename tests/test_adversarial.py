@@ -48,7 +48,7 @@ def test_no_cheat_rewarded_no_correct_part_lost(adversarial, attack):
 
 FEEDBACK = {
     "os_exit": "kernel died", "infinite_loop": "ran longer than", "loop_ignoring_interrupt": "ran longer than",
-    "memory_bomb": "MemoryError", "patched_checks": "re-checked this test", "duplicated_grade_cell": "second cell with grade_id",
+    "memory_bomb": "MemoryError", "patched_checks": "re-checked this test outside", "duplicated_grade_cell": "second cell with grade_id",
     "renamed_notebook": "was graded as", "invalid_json": "could not be read as a Jupyter notebook",
     "missing_notebook": "No notebook named", "skip_tag": "expected", "deleted_test_cells": "expected",
 }
