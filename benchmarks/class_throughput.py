@@ -30,7 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from tables import print_table  # noqa: E402
 from autograder import notebooks  # noqa: E402
 from autograder.build import generate_gradebook  # noqa: E402
 from autograder.mutants import load_mutants, submission_with  # noqa: E402
@@ -93,16 +95,7 @@ def main(argv=None) -> int:
     header = ("grader", "submissions", "total s", "s / submission", "throughput vs plain nbgrader")
     lines = [(name, str(n), f"{s:.0f}", f"{s / n:.2f}", f"{base / s:.2f}x") for name, s in rows]
     info = f"{os.cpu_count()} CPUs, load before start {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for line in lines:
-            print("| " + " | ".join(line) + " |")
-    else:
-        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-        for line in lines:
-            print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
+    print_table(header, lines, args.markdown)
     print(info)
     return 0
 

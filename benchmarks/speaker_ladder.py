@@ -26,7 +26,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from tables import print_table  # noqa: E402
 from autograder.notebooks import reference_namespace  # noqa: E402
 from coursekit.speaker_data import (SpeakerDataset, accuracy_from_files, default_data_dir,  # noqa: E402
                                     train_valid_split, write_predictions)
@@ -96,16 +98,7 @@ def main(argv=None) -> int:
               "original threshold")
     lines = [(r[0], f"{r[1]:,}", str(r[2]), f"{r[3]:.0f}", f"{r[4]:.1f}", f"{r[5]:.3f}", str(r[6]),
               f"{r[7]:.3f}", f"{ORIGINAL_THRESHOLDS[r[0]]:.3f}") for r in rows]
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for line in lines:
-            print("| " + " | ".join(line) + " |")
-    else:
-        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-        for line in lines:
-            print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+    print_table(header, lines, args.markdown)
     return 0
 
 
