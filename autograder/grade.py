@@ -47,7 +47,6 @@ class GradingError(Exception):
 class AnswerKey:
     """What an assignment's gradebook expects: notebooks and their graded cells, in order."""
     assignment: str
-    db_path: Path
     cells: dict[str, list[tuple[str, float]]]   # notebook -> [(grade_id, max_score)]
     predictions: PredictionTask | None = None    # a file graded against hidden labels, if any
     answers_path: Path | None = None
@@ -134,7 +133,7 @@ def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
     cells = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)))
              for c in solution.cells
              if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
-    return AnswerKey(assignment, db, {assignment: cells}, evidence=evidence_map, db_bytes=db.read_bytes())
+    return AnswerKey(assignment, {assignment: cells}, evidence=evidence_map, db_bytes=db.read_bytes())
 
 
 def reference_evidence(solution_path: Path, workdir: Path) -> dict[str, list[dict]]:
@@ -483,7 +482,7 @@ def grade_one(key: AnswerKey, student: str, folder: Path, run: Run) -> Result:
         if slot.worker is None:
             slot.worker = PersistentWorker(dataclasses.replace(run.sandbox, cpus=slot.cpus), run.env,
                                            run.scratch / f"worker-{id(slot)}.log")
-        result = _grade_one(key, student, folder, run.scratch, run.out, run.timeout, run.cell_timeout, slot.worker)
+        result = _grade_one(key, student, folder, run, slot.worker)
     finally:
         run.slots.put(slot)
     if run.guard is not None:
@@ -500,9 +499,9 @@ def grade_one(key: AnswerKey, student: str, folder: Path, run: Run) -> Result:
     return result
 
 
-def _grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: Path,
-               timeout: float, cell_timeout: int, worker: PersistentWorker) -> Result:
+def _grade_one(key: AnswerKey, student: str, folder: Path, run: Run, worker: PersistentWorker) -> Result:
     t0 = time.perf_counter()
+    scratch, out = run.scratch, run.out
     workdir = Path(tempfile.mkdtemp(prefix=f"{student}-{key.assignment}-", dir=scratch))
     result = prepare(key, student, folder, workdir)
     if key.predictions is not None:
@@ -511,7 +510,7 @@ def _grade_one(key: AnswerKey, student: str, folder: Path, scratch: Path, out: P
     runnable = [nb for nb in key.cells if nb not in result.problems]
     if runnable:
         log_start = worker.log_path.stat().st_size if worker.log_path.exists() else 0
-        finished, why = worker.grade(workdir, key.assignment, student, cell_timeout, timeout)
+        finished, why = worker.grade(workdir, key.assignment, student, run.cell_timeout, run.timeout)
         rc = 0 if finished and (workdir / "result.json").exists() else None
         if worker.log_path.exists():   # this submission's part of the worker's log
             with open(worker.log_path, "rb") as f:

@@ -1,7 +1,6 @@
 """Grade submissions in their own work folders (run as a subprocess by `grade`).
 
-    python -m autograder.worker WORKDIR ASSIGNMENT STUDENT [CELL_TIMEOUT]   # one submission
-    python -m autograder.worker --serve                                      # many, one per stdin line
+    python -m autograder.worker --serve        # one submission per stdin line
 
 WORKDIR holds a private copy of the gradebook (with the hidden tests) and the student's
 notebooks under ``submitted/<student>/<assignment>/``. The worker runs nbgrader's autograde and
@@ -9,7 +8,7 @@ generate_feedback there and writes ``WORKDIR/result.json``. It runs in a separat
 the sandbox, see ``grade.Sandbox``) so that a crash, a hang or a dead kernel costs one
 submission only and several submissions can be graded at once without sharing a database.
 
-``--serve`` keeps one worker per grading slot alive across submissions (nbgrader's imports cost
+One worker per grading slot stays alive across submissions (nbgrader's imports cost
 about 2.5 s per process): each stdin line is a JSON request ``{"workdir", "assignment",
 "student", "cell_timeout"}``; the answer is a line ``{"done": workdir}`` on stdout. After each
 submission every process the student's code left behind is killed (the worker is their
@@ -24,6 +23,7 @@ from pathlib import Path
 
 
 def grade_workdir(workdir: Path, assignment: str, student: str, cell_timeout: int | None) -> dict:
+    """nbgrader autograde + generate_feedback in ``workdir``; writes and returns result.json's content."""
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -106,12 +106,10 @@ def serve() -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "--serve":
-        return serve()
-    workdir, assignment, student = Path(argv[0]).resolve(), argv[1], argv[2]
-    cell_timeout = int(argv[3]) if len(argv) > 3 else None
-    result = grade_workdir(workdir, assignment, student, cell_timeout)
-    return 0 if result["steps"]["autograde"]["success"] else 1
+    if argv != ["--serve"]:
+        print("usage: python -m autograder.worker --serve   (started by `python -m autograder grade`)", file=sys.stderr)
+        return 2
+    return serve()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ and the GPU when there is one.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -169,6 +170,24 @@ def _batches_forever(loader):
         yield from loader
 
 
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module):
+    """Eval mode for the block; the model's previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _predicted_ids(model: nn.Module, mels: torch.Tensor, lengths: torch.Tensor, device) -> list[int]:
+    """Argmax speaker ids of a padded batch, with its padding mask."""
+    mels = mels.to(device)
+    mask = lengths_to_mask(lengths, mels.size(1)).to(device)                  # (B, T)
+    return model(mels, mask).argmax(dim=-1).tolist()                          # (B,)
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, batch_size: int = 32, device=None) -> float:
     """Accuracy on ``dataset`` items ``(mel, label)``, whole utterances batched by length with
@@ -176,16 +195,12 @@ def evaluate(model: nn.Module, dataset, batch_size: int = 32, device=None) -> fl
     device = pick_device(device)
     loader = DataLoader(dataset, batch_sampler=length_sorted_batches(dataset_lengths(dataset), batch_size),
                         collate_fn=collate_pad)
-    was_training = model.training
-    model.eval()
     correct = total = 0
-    for mels, lens, labels in loader:
-        mels, labels = mels.to(device), labels.to(device)
-        mask = lengths_to_mask(lens, mels.size(1)).to(device)                 # (B, T)
-        pred = model(mels, mask).argmax(dim=-1)                               # (B,)
-        correct += int((pred == labels).sum())
-        total += len(labels)
-    model.train(was_training)
+    with _eval_mode(model):
+        for mels, lens, labels in loader:
+            pred = _predicted_ids(model, mels, lens, device)
+            correct += sum(p == y for p, y in zip(pred, labels.tolist()))
+            total += len(pred)
     return correct / max(1, total)
 
 
@@ -261,14 +276,10 @@ def predict(model: nn.Module, data_dir, id2speaker: dict, batch_size: int = 32,
     dataset = InferenceDataset(data_dir)
     loader = DataLoader(dataset, batch_sampler=length_sorted_batches(dataset.lengths, batch_size),
                         collate_fn=collate_inference)
-    was_training = model.training
-    model.to(device).eval()
+    model.to(device)
     found: dict[str, str] = {}
-    for paths, mels, lens in loader:
-        mels = mels.to(device)
-        mask = lengths_to_mask(lens, mels.size(1)).to(device)                 # (B, T)
-        pred = model(mels, mask).argmax(dim=-1).tolist()                      # (B,)
-        found.update({p: id2speaker[int(i)] for p, i in zip(paths, pred)})
-    model.train(was_training)
+    with _eval_mode(model):
+        for paths, mels, lens in loader:
+            found.update({p: id2speaker[i] for p, i in zip(paths, _predicted_ids(model, mels, lens, device))})
     paths = [path for path, _ in dataset.items]
     return paths, [found[p] for p in paths]
