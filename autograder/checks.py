@@ -14,12 +14,14 @@ test cell that writes to stderr as failed.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from .evidence import enabled as _evidence_on
 from .evidence import record as _record
 
 # Keep private references: a later monkeypatch of torch.* by the student does not change how
@@ -248,43 +250,60 @@ def compare_close_up_to_sign(actual: Any, expected: Any, name: str = "output", d
 # ----------------------------------------------------------------------------- raising wrappers
 # Each wrapper first records the student-derived value it judges (see autograder.evidence: the
 # grader re-checks it outside the kernel against the solution's records), then judges it here.
+#
+# While a notebook is graded, the kernel runs the test cells without their reference side
+# (evidence.without_reference): the expected argument of check_close, check_equal and
+# check_close_up_to_sign arrives as None. Those checks then only record; the grader compares
+# the record with the solution's, outside the kernel, and writes the same message as here.
 def _shape_of(value):
     return tuple(value.shape) if hasattr(value, "shape") else value
 
 
+def _deferred(expected, name: str) -> bool:
+    """True when the comparison is the grader's job (grading, expected value withheld)."""
+    if expected is not None:
+        return False
+    if _evidence_on():
+        return True
+    raise CheckFailure(f"{name}: this test has no expected value (None); it can only be checked by the grader.")
+
+
 def check_shape(actual, expected_shape, name="output"):
-    _record("shape", _shape_of(actual))
+    _record("shape", _shape_of(actual), name=name)
     compare_shape(actual, expected_shape, name).raise_if_failed()
 
 
 def check_dtype(actual, expected, name="output"):
-    _record("dtype", str(getattr(actual, "dtype", type(actual).__name__)))
+    _record("dtype", str(getattr(actual, "dtype", type(actual).__name__)), name=name)
     compare_dtype(actual, expected, name).raise_if_failed()
 
 
 def check_close(actual, expected, name="output", rtol=1e-5, atol=1e-6, hint=None):
-    _record("close", actual, rtol=rtol, atol=atol)
-    compare_close(actual, expected, name, rtol, atol, hint).raise_if_failed()
+    _record("close", actual, rtol=rtol, atol=atol, name=name, hint=hint)
+    if not _deferred(expected, name):
+        compare_close(actual, expected, name, rtol, atol, hint).raise_if_failed()
 
 
 def check_equal(actual, expected, name="output", hint=None):
-    _record("equal", actual)
-    compare_equal(actual, expected, name, hint).raise_if_failed()
+    _record("equal", actual, name=name, hint=hint)
+    if not _deferred(expected, name):
+        compare_equal(actual, expected, name, hint).raise_if_failed()
 
 
 def check_probabilities(weights, dim=-1, name="weights", atol=1e-5):
-    _record("probabilities", weights, rtol=0.0, atol=atol)
+    _record("probabilities", weights, rtol=0.0, atol=atol, name=name)
     compare_probabilities(weights, dim, name, atol).raise_if_failed()
 
 
 def check_masked_zero(weights, mask, name="weights"):
-    _record("masked_zero", weights, rtol=0.0, atol=1e-5)
+    _record("masked_zero", weights, rtol=0.0, atol=1e-5, name=name)
     compare_masked_zero(weights, mask, name).raise_if_failed()
 
 
 def check_close_up_to_sign(actual, expected, name="output", dim=0, rtol=1e-4, atol=1e-5):
-    _record("close_up_to_sign", actual, dim=dim, rtol=rtol, atol=atol)
-    compare_close_up_to_sign(actual, expected, name, dim, rtol, atol).raise_if_failed()
+    _record("close_up_to_sign", actual, dim=dim, rtol=rtol, atol=atol, name=name)
+    if not _deferred(expected, name):
+        compare_close_up_to_sign(actual, expected, name, dim, rtol, atol).raise_if_failed()
 
 
 def check_true(condition: bool, message: str) -> None:
@@ -293,7 +312,7 @@ def check_true(condition: bool, message: str) -> None:
         ok = bool(condition)
     except Exception as exc:  # e.g. a tensor with several elements
         raise CheckFailure(f"{message} (the condition could not be evaluated: {type(exc).__name__}: {exc})")
-    _record("true", ok)
+    _record("true", ok, name=message)
     if not ok:
         raise CheckFailure(message)
 
@@ -330,12 +349,16 @@ def seeded(seed: int) -> torch.Generator:
 def randomise_(module: "torch.nn.Module", seed: int) -> "torch.nn.Module":
     """Give every floating parameter and buffer of ``module`` random values (in place), so a
     test sees layer-norm scales that are not 1, batch-norm statistics that are not 0 and 1, etc.
-    Buffers named ``running_var`` stay positive. Returns ``module``."""
-    g = seeded(seed)
+    Buffers named ``running_var`` stay positive. Returns ``module``.
+
+    Each tensor's values depend only on ``seed`` and the tensor's *name*, not on the order in
+    which the module registered its layers, so two correct modules with the same parameter
+    names get the same weights (the grader compares their outputs)."""
     with torch.no_grad():
         for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
             if not tensor.is_floating_point():
                 continue
+            g = seeded(seed * 1_000_003 + zlib.crc32(name.encode()))
             values = torch.randn(tensor.shape, generator=g, dtype=tensor.dtype)
             if name.endswith("running_var"):
                 values = values.abs() + 0.5

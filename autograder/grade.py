@@ -99,7 +99,7 @@ def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
         raise GradingError(f"no solution notebook {solution_path}: cannot grade {assignment}")
     digest = hashlib.sha256(solution_path.read_bytes())
     digest.update(version("nbgrader").encode())
-    for module in ("course.py", "checks.py", "evidence.py"):   # what the key and the evidence depend on
+    for module in ("course.py", "checks.py", "evidence.py", "preprocessors.py"):   # what the key and the evidence depend on
         digest.update((Path(__file__).parent / module).read_bytes())
     cached = _cache_dir() / f"{assignment}-{digest.hexdigest()[:24]}.db"
     db = scratch / f"{assignment}.db"
@@ -136,13 +136,23 @@ def build_answer_key(root: Path, assignment: str, scratch: Path) -> AnswerKey:
     return AnswerKey(assignment, {assignment: cells}, evidence=evidence_map, db_bytes=db.read_bytes())
 
 
-def reference_evidence(solution_path: Path, workdir: Path) -> dict[str, list[dict]]:
+def reference_evidence(solution_path: Path, workdir: Path, prelude: str | None = None) -> dict[str, list[dict]]:
     """Run the solution notebook as the grader runs a submission, recording evidence
-    (:mod:`autograder.evidence`); return ``{test grade_id: records}``."""
+    (:mod:`autograder.evidence`); return ``{test grade_id: records}``. ``prelude``: code run
+    after the notebook's first code cell (the tests use it to perturb the global RNG)."""
     from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell
+
+    from .preprocessors import grading_source, is_test_cell
 
     workdir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(str(solution_path), as_version=4)
+    for cell in nb.cells:             # the test cells exactly as a submission's kernel gets them
+        if cell.cell_type == "code" and is_test_cell(cell):
+            cell.source = grading_source(cell.source)
+    if prelude:
+        first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        nb.cells.insert(first + 1, new_code_cell(prelude))
     env = grading_env(1)
     env.update({evidence.ENV: "1", "NBGRADER_EXECUTION": "autograde"})
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S * 2, kernel_name="python3",
@@ -155,25 +165,30 @@ def reference_evidence(solution_path: Path, workdir: Path) -> dict[str, list[dic
     return evidence.reference_records(nb)
 
 
-def verify_evidence(key: AnswerKey, result: Result, notebook: str, graded_path: Path) -> None:
-    """Keep a passing test cell's points only if its recorded outputs match the solution's
-    (compared here, outside the student's kernel)."""
+def verify_evidence(key: AnswerKey, result: Result, notebook: str, graded_path: Path) -> dict[str, str]:
+    """The evidence re-check, here in the grader's process, outside the student's kernel.
+
+    A test cell keeps its points only if it passed in the kernel *and* its records match the
+    solution's. While grading, the kernel never gets the expected values of ``check_close``,
+    ``check_equal`` and ``check_close_up_to_sign``: this is where those comparisons happen.
+    Returns ``{grade_id: message}`` for each cell that loses its points here (zeroed in
+    ``result``), for the feedback."""
     if not graded_path.exists():
-        return
+        return {}
     nb = nbformat.read(str(graded_path), as_version=4)
+    verdicts = {}
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or gid not in result.scores.get(notebook, {}):
+        if cell.cell_type != "code" or gid not in result.scores.get(notebook, {}) or gid not in key.evidence:
             continue
         score, max_score = result.scores[notebook][gid]
-        if score <= 0 or gid not in key.evidence:
+        if score <= 0:
             continue
         why = evidence.verify(evidence.cell_records(cell), key.evidence[gid])
         if why:
             result.scores[notebook][gid] = (0.0, max_score)
-            result.notes.append(f"{gid}: 0 of {max_score:g} points. The grader re-checked this test outside your "
-                                f"notebook: the values your code produced differ from the reference solution's on "
-                                f"the same inputs ({why}).")
+            verdicts[gid] = why
+    return verdicts
 
 
 # ----------------------------------------------------------------------------- one submission
@@ -225,6 +240,7 @@ def prepare(key: AnswerKey, student: str, folder: Path, workdir: Path) -> Result
 
 
 DEFAULT_MEMORY_MB = 4096
+FEEDBACK_TIMEOUT_S = 300   # step 2 (verdicts + HTML) runs no student code
 
 
 @dataclass
@@ -347,12 +363,12 @@ class PersistentWorker:
         threading.Thread(target=pump, daemon=True).start()
 
     def grade(self, workdir: Path, assignment: str, student: str, cell_timeout: int,
-              timeout: float) -> tuple[bool, str]:
-        """(finished, why not). The worker writes workdir/result.json when it finishes."""
+              timeout: float, step: str = "autograde") -> tuple[bool, str]:
+        """(finished, why not). The worker writes workdir/result.json when it finishes a step."""
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         request = {"workdir": str(workdir), "assignment": assignment, "student": student,
-                   "cell_timeout": cell_timeout}
+                   "cell_timeout": cell_timeout, "step": step}
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
@@ -512,19 +528,27 @@ def _grade_one(key: AnswerKey, student: str, folder: Path, run: Run, worker: Per
         log_start = worker.log_path.stat().st_size if worker.log_path.exists() else 0
         finished, why = worker.grade(workdir, key.assignment, student, run.cell_timeout, run.timeout)
         rc = 0 if finished and (workdir / "result.json").exists() else None
-        if worker.log_path.exists():   # this submission's part of the worker's log
-            with open(worker.log_path, "rb") as f:
-                f.seek(log_start)
-                (workdir / "worker.log").write_bytes(f.read())
+        _copy_log(worker, log_start, workdir)
         report = {}
         if (workdir / "result.json").exists():
             report = json.loads((workdir / "result.json").read_text())
             result.timing = {k: v.get("seconds", 0.0) for k, v in report.get("steps", {}).items()}
         if rc == 0 and report.get("steps", {}).get("autograde", {}).get("success") and "scores" in report:
+            verdicts = {}
             for nb in runnable:
                 cells = report["scores"].get(nb, {})
                 result.scores[nb] = {gid: tuple(cells.get(gid, (0.0, pts))) for gid, pts in key.cells[nb]}
-                verify_evidence(key, result, nb, workdir / "autograded" / student / key.assignment / f"{nb}.ipynb")
+                verdicts[nb] = verify_evidence(key, result, nb,
+                                               workdir / "autograded" / student / key.assignment / f"{nb}.ipynb")
+            (workdir / "verdicts.json").write_text(json.dumps(verdicts))
+            worker.grade(workdir, key.assignment, student, run.cell_timeout, FEEDBACK_TIMEOUT_S, step="feedback")
+            _copy_log(worker, log_start, workdir)
+            try:
+                steps = json.loads((workdir / "result.json").read_text()).get("steps", {})
+                result.timing.update({k: v.get("seconds", 0.0) for k, v in steps.items()})
+            except (OSError, ValueError):
+                pass
+            for nb in runnable:
                 page_path = workdir / "feedback" / student / key.assignment / f"{nb}.html"
                 if page_path.exists():
                     _write_feedback(out, result, nb, page_path.read_text())
@@ -550,6 +574,14 @@ def _grade_one(key: AnswerKey, student: str, folder: Path, run: Run, worker: Per
     shutil.rmtree(workdir, ignore_errors=True)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _copy_log(worker: PersistentWorker, start: int, workdir: Path) -> None:
+    """This submission's part of the worker's log, to workdir/worker.log."""
+    if worker.log_path.exists():
+        with open(worker.log_path, "rb") as f:
+            f.seek(start)
+            (workdir / "worker.log").write_bytes(f.read())
 
 
 def _keep_log(out: Path, workdir: Path, student: str, assignment: str) -> None:

@@ -24,16 +24,27 @@ def is_test_cell(cell) -> bool:
 REBIND = "from autograder.checks import *  # grader: fresh check helpers, whatever the notebook rebound\n"
 
 
+ORIGINAL_SOURCE = "autograder_original_source"
+
+
+def grading_source(source: str) -> str:
+    """What the kernel runs for a test cell while grading: the check helpers imported again, so
+    a student cell that rebinds ``check_equal = lambda *a: None`` cannot switch tests off, and
+    no reference computation (:func:`autograder.evidence.without_reference`)."""
+    from .evidence import without_reference
+    return REBIND + without_reference(source)
+
+
 class RebindCheckHelpers(Preprocessor):
-    """Before execution, start every test cell by importing the check helpers again, so a
-    student cell that rebinds ``check_equal = lambda *a: None`` cannot switch tests off.
-    (:class:`NormaliseTestOutputs` removes the line again after execution.)"""
+    """Before execution, give every test cell its :func:`grading_source`.
+    (:class:`NormaliseTestOutputs` puts the original source back after execution.)"""
 
     enabled = True
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and is_test_cell(cell) and not cell.source.startswith(REBIND):
-            cell.source = REBIND + cell.source
+        if cell.cell_type == "code" and is_test_cell(cell) and ORIGINAL_SOURCE not in cell.metadata:
+            cell.metadata[ORIGINAL_SOURCE] = cell.source
+            cell.source = grading_source(cell.source)
         return cell, resources
 
 
@@ -51,8 +62,8 @@ class NormaliseTestOutputs(Preprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not is_test_cell(cell):
             return cell, resources
-        if cell.source.startswith(REBIND):
-            cell.source = cell.source[len(REBIND):]
+        if ORIGINAL_SOURCE in cell.metadata:
+            cell.source = cell.metadata.pop(ORIGINAL_SOURCE)
         outputs = []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":

@@ -361,6 +361,12 @@ MUTANTS = [
             raise ValueError("d_model must be a multiple of num_heads")
 """, """        assert d_model % num_heads == 0, "d_model must be a multiple of num_heads"
 """)), description="an assert (AssertionError) instead of ValueError"),
+    Mutant("mha_out_proj_first", "MultiHeadAttention", _mha(_MHA_FORWARD, init=_MHA_INIT.replace(
+        "        self.out_proj = nn.Linear(d_model, d_model, bias=bias)\n", "").replace(
+        "        self.q_proj = nn.Linear(d_model, d_model, bias=bias)\n",
+        "        self.out_proj = nn.Linear(d_model, d_model, bias=bias)\n"
+        "        self.q_proj = nn.Linear(d_model, d_model, bias=bias)\n")), correct=True,
+           description="creates out_proj before the other projections (different default weights)"),
     Mutant("mha_head_loop", "MultiHeadAttention", _mha("""
     def forward(self, query, key, value, mask=None):
         dh = self.head_dim

@@ -114,6 +114,13 @@ MUTANTS = [
         x = self.norm1(x + sa(x))
         return self.norm2(ff(x))
     """), description="forgets the feed-forward residual connection"),
+    Mutant("encoder_layers_in_another_order", "EncoderLayer", _ENCODER_INIT.replace(
+        "        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)\n", "").replace(
+        "        self.dropout = nn.Dropout(dropout)\n",
+        "        self.dropout = nn.Dropout(dropout)\n"
+        "        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=True)\n")
+        + _ENC_OK.format(kpm="~pad_mask"), correct=True,
+           description="creates self_attn after the feed-forward and norms (different default weights)"),
     Mutant("encoder_gelu", "EncoderLayer", _encoder(_ENC_OK.replace("F.relu", "F.gelu").format(kpm="~pad_mask")),
            description="GELU instead of ReLU"),
     Mutant("encoder_float_attn_mask", "EncoderLayer", _encoder("""

@@ -136,6 +136,12 @@ MUTANTS = [
         h = h * torch.sigmoid(h)
         return self.dropout(self.linear2(self.dropout(h)))
     """, correct=True, description="swish written out as z * sigmoid(z)"),
+    Mutant("ff_linear2_first", "ConformerFeedForward", _ff().replace(
+        "        self.linear1 = nn.Linear(d_model, expansion * d_model)\n", "").replace(
+        "        self.linear2 = nn.Linear(expansion * d_model, d_model)\n",
+        "        self.linear2 = nn.Linear(expansion * d_model, d_model)\n"
+        "        self.linear1 = nn.Linear(d_model, expansion * d_model)\n"), correct=True,
+           description="creates linear2 before linear1 (different default weights)"),
     Mutant("ff_sequential", "ConformerFeedForward", _FF_INIT + """
         self.net = nn.Sequential(self.layer_norm, self.linear1, nn.SiLU(), self.dropout, self.linear2, self.dropout)
 

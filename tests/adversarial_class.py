@@ -95,6 +95,50 @@ check_shape = lambda *a, **k: None
 """)
     write("rebound_check_names", "rebinds check_equal/check_shape/check_dtype to no-ops in the notebook", nb)
 
+    # Forgery: hand the test's own expected value to the check as the student's value. Works
+    # only if the expected value exists in the kernel; while grading it never does
+    # (evidence.without_reference), so all three must score 0 on the target.
+    nb = solved(); _set_target(nb, WRONG + """
+import functools as _ft, autograder.checks as _c
+def _forge(_check):
+    @_ft.wraps(_check)
+    def _forged(actual, expected=None, *args, **kwargs):
+        return _check(actual if expected is None else expected, expected, *args, **kwargs)
+    return _forged
+for _n in ("check_equal", "check_close", "check_close_up_to_sign"):
+    setattr(_c, _n, _forge(getattr(_c, _n)))
+""")
+    write("forged_actual", "wraps the check helpers to pass the test's expected value as its own", nb)
+
+    nb = solved(); _set_target(nb, WRONG + """
+import ast as _ast
+class _SwapExpected(_ast.NodeTransformer):
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if getattr(node.func, "id", None) in ("check_equal", "check_close") and len(node.args) >= 2 \\
+                and not (isinstance(node.args[1], _ast.Constant) and node.args[1].value is None):
+            node.args[0] = node.args[1]
+        return node
+def _rewrite_tests(lines):
+    try:
+        return [_ast.unparse(_SwapExpected().visit(_ast.parse("".join(lines)))) + "\\n"]
+    except SyntaxError:
+        return lines
+get_ipython().input_transformers_post.append(_rewrite_tests)
+""")
+    write("rewritten_tests", "an IPython input transformer rewrites every later test cell to check "
+                             "the expected value against itself", nb)
+
+    nb = solved(); _set_target(nb, WRONG + """
+import sys as _sys, ctypes as _ct
+def _swap_in_frame(frame, event, arg):
+    if event == "call" and frame.f_code.co_name.startswith("compare_") and frame.f_locals.get("expected") is not None:
+        frame.f_locals["actual"] = frame.f_locals["expected"]
+        _ct.pythonapi.PyFrame_LocalsToFast(_ct.py_object(frame), _ct.c_int(0))
+_sys.setprofile(_swap_in_frame)
+""")
+    write("frame_rewrite", "a profiler hook rewrites the comparison's arguments inside its frame "
+                           "(actual := expected)", nb)
     # --- broken or hostile code ------------------------------------------------------------
     nb = solved(); _set_target(nb, "def causal_mask(length):\n    import os\n    os._exit(1)\n")
     write("os_exit", "exits the kernel (os._exit) when called", nb)
@@ -141,4 +185,5 @@ EXPECTED = {
     "os_exit": "target0", "infinite_loop": "target0", "loop_ignoring_interrupt": "target0",
     "memory_bomb": "target0", "huge_output": "target0", "tamper_grader_files": "zero",
     "correct_with_stderr": "full", "correct_control": "full",
+    "forged_actual": "target0", "rewritten_tests": "target0", "frame_rewrite": "target0",
 }

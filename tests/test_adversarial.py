@@ -24,7 +24,8 @@ def test_corpus_is_complete():
     assert set(corpus.EXPECTED) >= {"skip_tag", "edited_test_cells", "deleted_test_cells", "duplicated_grade_cell",
                                     "renamed_notebook", "invalid_json", "missing_notebook", "patched_checks",
                                     "rebound_check_names", "os_exit", "infinite_loop", "memory_bomb", "huge_output",
-                                    "tamper_grader_files", "correct_with_stderr"}
+                                    "tamper_grader_files", "correct_with_stderr", "forged_actual", "rewritten_tests",
+                                    "frame_rewrite"}
 
 
 def test_every_submission_gets_a_row_and_a_feedback_page(adversarial):
@@ -48,9 +49,12 @@ def test_no_cheat_rewarded_no_correct_part_lost(adversarial, attack):
 
 FEEDBACK = {
     "os_exit": "kernel died", "infinite_loop": "ran longer than", "loop_ignoring_interrupt": "ran longer than",
-    "memory_bomb": "MemoryError", "patched_checks": "re-checked this test outside", "duplicated_grade_cell": "second cell with grade_id",
+    "memory_bomb": "MemoryError", "patched_checks": "entries differ", "duplicated_grade_cell": "second cell with grade_id",
     "renamed_notebook": "was graded as", "invalid_json": "could not be read as a Jupyter notebook",
     "missing_notebook": "No notebook named", "skip_tag": "expected", "deleted_test_cells": "expected",
+    # the forgeries: the grader's own comparison, with the wrong mask it found
+    "forged_actual": "causal_mask(3): 6 of 9 entries differ", "rewritten_tests": "causal_mask(3): 6 of 9 entries differ",
+    "frame_rewrite": "causal_mask(3): 6 of 9 entries differ",
 }
 
 
@@ -126,7 +130,7 @@ def test_evidence_matches_within_tolerance_and_catches_wrong_values():
             _rec("true", True)]
     assert evidence.verify(same, ref) == ""
     wrong = [_rec("shape", (2, 3)), _rec("close", torch.tensor([1.0, 2.5]), rtol=1e-5, atol=1e-6), _rec("true", True)]
-    assert "check 2" in evidence.verify(wrong, ref)
+    assert "values differ from the reference" in evidence.verify(wrong, ref)
     assert "1 of 3" in evidence.verify(ref[:1], ref)
     assert evidence.verify([_rec("shape", (3, 2))] + ref[1:], ref) != ""
     assert evidence.verify([ref[0], ref[1], _rec("true", False)], ref) != ""

@@ -118,6 +118,7 @@ check_equal(cooccurrence_matrix([[0, 1, 2]], 3, 2).float(), torch.ones(3, 3) - t
 # %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (random sentences, repeated words, short sentences) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _reference_cooc(sentences, V, window):
     X = torch.zeros(V, V, dtype=torch.float64)
     for s in sentences:
@@ -126,6 +127,7 @@ def _reference_cooc(sentences, V, window):
                 if i != j and abs(i - j) <= window:
                     X[s[i], s[j]] += 1
     return X
+### END REFERENCE
 
 _g = torch.Generator().manual_seed(21)
 for _window in (1, 2, 3):
@@ -169,8 +171,10 @@ for _V, _dim, _symmetric in ((10, 3, True), (8, 5, False)):
     _C = torch.randint(0, 6, (_V, _V), generator=_g).double()
     if _symmetric:
         _C = _C + _C.T
+    ### BEGIN REFERENCE
     _U, _S, _ = torch.linalg.svd(_C)
     _ref = _U[:, :_dim] * _S[:_dim].sqrt()
+    ### END REFERENCE
     check_close_up_to_sign(svd_embeddings(_C.float(), _dim), _ref,
                            f"svd_embeddings of a {'symmetric' if _symmetric else 'non-symmetric'} ({_V}, {_V}) matrix, dim={_dim}",
                            rtol=1e-3, atol=1e-3)
@@ -203,7 +207,9 @@ check_close(S, torch.tensor([[1.0, 0.0, r], [0.0, 1.0, r], [r, r, 1.0]]),
 # Hidden tests (random matrices of other shapes) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _E = torch.randn(7, 5, generator=torch.Generator().manual_seed(41)) * torch.arange(1.0, 8.0).unsqueeze(1)
+### BEGIN REFERENCE
 _ref = F.cosine_similarity(_E.double().unsqueeze(1), _E.double().unsqueeze(0), dim=-1)
+### END REFERENCE
 check_close(cosine_similarity_matrix(_E), _ref, "cosine_similarity_matrix of a (7, 5) matrix", atol=1e-5,
             hint="normalise each row (dim=1) to length 1 before the product")
 ### END HIDDEN TESTS
@@ -238,11 +244,15 @@ check_equal(nn_ids.tolist(), [1, 3, 2], "most_similar(E, 0, 3)",
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(51)
 _E = torch.randn(12, 4, generator=_g) * torch.linspace(0.2, 5.0, 12).unsqueeze(1)
+### BEGIN REFERENCE
 _unit = _E.double() / _E.double().norm(dim=1, keepdim=True)
+### END REFERENCE
 for _index, _k in ((3, 5), (0, 1), (11, 11)):
+    ### BEGIN REFERENCE
     _sims = _unit @ _unit[_index]
     _sims[_index] = -2
     _ref = torch.argsort(_sims, descending=True)[:_k]
+    ### END REFERENCE
     _got = most_similar(_E, _index, _k)
     check_dtype(_got, "integer", "most_similar output")
     check_equal(torch.as_tensor(_got).tolist(), _ref.tolist(), f"most_similar(E (12, 4), index={_index}, k={_k})",
@@ -307,9 +317,11 @@ with torch.no_grad():
     _model.center_embed.weight.copy_(torch.randn(11, 6, generator=_g))
     _model.context_embed.weight.copy_(torch.randn(11, 6, generator=_g))
 _c, _o, _n = torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5, 3), generator=_g)
+### BEGIN REFERENCE
 _V, _U = _model.center_embed.weight.detach().double(), _model.context_embed.weight.detach().double()
 _vc = _V[_c]
 _ref = -(F.logsigmoid((_U[_o] * _vc).sum(-1)) + F.logsigmoid(-(_U[_n] @ _vc.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()
+### END REFERENCE
 _loss = _model(_c, _o, _n)
 check_close(_loss, _ref, "loss for a random batch (B=5, K=3, V=11, d=6)", atol=1e-5,
             hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]; v from center_embed, u from context_embed")
@@ -364,7 +376,9 @@ with torch.no_grad():
     _cbow.out.weight.copy_(torch.randn(13, 5, generator=_g))
     _cbow.out.bias.copy_(torch.randn(13, generator=_g))
 _ctx = torch.randint(0, 13, (3, 6), generator=_g)
+### BEGIN REFERENCE
 _ref = _cbow.embed.weight.detach().double()[_ctx].mean(1) @ _cbow.out.weight.detach().double().T + _cbow.out.bias.detach().double()
+### END REFERENCE
 check_close(_cbow(_ctx), _ref, "CBOW logits for a random (3, 6) context batch, V=13, dim=5", atol=1e-5,
             hint="average (not sum) the context embeddings over dim 1, then apply out")
 ### END HIDDEN TESTS

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from autograder.checks import (CheckFailure, check_close, check_dtype, check_equal, check_implemented,
                                check_masked_zero, check_probabilities, check_raises, check_shape,
-                               check_true)
+                               check_true, randomise_)
 
 torch.manual_seed(0)
 torch.set_num_threads(1)  # our tensors are tiny: one thread avoids the threading overhead
@@ -160,11 +160,13 @@ check_close(out, torch.tensor([[[0.731059, 0.268941], [1.0, 0.731059]]]),
 # Hidden tests (comparison with torch.nn.functional.scaled_dot_product_attention, masks of several
 # shapes, (B, H, L, d) inputs) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _reference_weights(_qq, _kk, _mask=None):
     _s = _qq.double() @ _kk.double().transpose(-2, -1) / math.sqrt(_qq.shape[-1])
     if _mask is not None:
         _s = _s.masked_fill(~_mask, float("-inf"))
     return torch.softmax(_s, dim=-1)
+### END REFERENCE
 
 
 def _keep(_shape, _gen):
@@ -346,7 +348,9 @@ for _lengths, _max_len in ((torch.tensor([3, 7, 0, 5]), 7), (torch.tensor([1]), 
     _m = attempt(_what, padding_mask, _lengths, _max_len,
                  hint="lengths may be a list or a tensor: torch.as_tensor(lengths) accepts both")
     check_dtype(_m, torch.bool, _what)
+    ### BEGIN REFERENCE
     _ref = torch.arange(_max_len)[None, :] < torch.as_tensor(_lengths)[:, None]
+    ### END REFERENCE
     check_equal(_m, _ref, _what, hint="True for the real positions p < lengths[b] (strictly less), False for the padding")
 ### END HIDDEN TESTS
 
@@ -400,6 +404,7 @@ layer = attempt("SelfAttention(4, 6)", SelfAttention, 4, 6)
 check_true(all(isinstance(getattr(layer, n, None), nn.Linear) for n in ("query", "key", "value")),
            "SelfAttention needs attributes query, key and value, each nn.Linear(d_in, d_out, bias=False); got "
            + ", ".join(f"{n}={type(getattr(layer, n, None)).__name__}" for n in ("query", "key", "value")))
+randomise_(layer, seed=1)    # weights that depend on the parameter names only (the grader compares outputs)
 x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1))       # (B, L, d_in)
 out, weights = attempt_pair("SelfAttention(4, 6)(x)", layer, x)
 check_shape(out, (2, 5, 6), "SelfAttention(d_in=4, d_out=6) output for x (2, 5, 4)")
@@ -440,6 +445,7 @@ with torch.no_grad():
 _x = torch.randn(_B, _L, _din, generator=_g)
 
 
+### BEGIN REFERENCE
 def _reference_self_attention(_xx, _mask=None):
     _W = {_n: getattr(_layer, _n).weight.detach().double() for _n in ("query", "key", "value")}
     _qq, _kk, _vv = (_xx.double() @ _W[_n].T for _n in ("query", "key", "value"))
@@ -448,6 +454,7 @@ def _reference_self_attention(_xx, _mask=None):
         _s = _s.masked_fill(~_mask, float("-inf"))
     _ww = torch.softmax(_s, dim=-1)
     return _ww @ _vv, _ww
+### END REFERENCE
 
 
 _HINT = ("queries from self.query, keys from self.key, values from self.value; divide by sqrt(d_out); "
@@ -458,7 +465,9 @@ for _what, _m in (("no mask", None), ("causal mask (L, L)", torch.ones(_L, _L).t
                   ("random mask (B, L, L)", _m_batch)):
     _out, _w = attempt_pair(f"SelfAttention forward on x (B={_B}, L={_L}, d_in={_din}), {_what}",
                             _layer, _x, *([] if _m is None else [_m]))
+    ### BEGIN REFERENCE
     _ref_out, _ref_w = _reference_self_attention(_x, _m)
+    ### END REFERENCE
     _name = f"SelfAttention(d_in={_din}, d_out={_dout}) on x (B={_B}, L={_L}), {_what}"
     check_shape(_out, (_B, _L, _dout), f"output of {_name}")
     check_probabilities(_w, dim=-1, name=f"weights of {_name}")
@@ -575,6 +584,7 @@ for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
     check_true(isinstance(getattr(mha, name, None), nn.Linear),
                f"MultiHeadAttention needs an attribute {name} = nn.Linear(d_model, d_model, bias=bias); "
                f"got {type(getattr(mha, name, None)).__name__}")
+randomise_(mha, seed=2)      # weights that depend on the parameter names only (the grader compares outputs)
 # Cross-attention: B=2, Lq=5, Lk=7, d_model=12, H=3 (dh=4).
 g = torch.Generator().manual_seed(2)
 query, key, value = torch.randn(2, 5, 12, generator=g), torch.randn(2, 7, 12, generator=g), torch.randn(2, 7, 12, generator=g)
@@ -628,10 +638,7 @@ check_true(all(getattr(_m0, _n).bias is None for _n in ("q_proj", "k_proj", "v_p
 
 _g = torch.Generator().manual_seed(301)
 _B, _Lq, _Lk, _d, _H = 3, 4, 6, 10, 2
-_mha = MultiHeadAttention(_d, _H).eval()
-with torch.no_grad():
-    for _p in _mha.parameters():
-        _p.copy_(torch.randn(_p.shape, generator=_g) * 0.5)
+_mha = randomise_(MultiHeadAttention(_d, _H), seed=301).eval()   # weights by name: any registration order
 _xq, _xk, _xv = torch.randn(_B, _Lq, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g)
 _m2 = torch.rand(_Lq, _Lk, generator=_g) > 0.5
 _m2[torch.arange(_Lq), torch.arange(_Lq)] = True
@@ -662,6 +669,7 @@ check_close(_w_p, _w[:, :, _perm][:, :, :, _perm], "MultiHeadAttention weights o
 # Hidden tests: your MultiHeadAttention against torch.nn.MultiheadAttention with the same weights
 # (self- and cross-attention, masks, bias=False) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _torch_twin(_mine, _dd, _hh, _with_bias):
     """nn.MultiheadAttention holding the weights of `_mine`."""
     _twin = nn.MultiheadAttention(_dd, _hh, bias=_with_bias, batch_first=True).eval()
@@ -672,6 +680,7 @@ def _torch_twin(_mine, _dd, _hh, _with_bias):
             _twin.in_proj_bias.copy_(torch.cat([_mine.q_proj.bias, _mine.k_proj.bias, _mine.v_proj.bias]))      # (3d,)
             _twin.out_proj.bias.copy_(_mine.out_proj.bias)
     return _twin
+### END REFERENCE
 
 
 _HINT = ("head h uses features [h*dh, (h+1)*dh) of each projection (view(B, L, H, dh).transpose(1, 2)); scale by "
@@ -679,11 +688,10 @@ _HINT = ("head h uses features [h*dh, (h+1)*dh) of each projection (view(B, L, H
 _g = torch.Generator().manual_seed(401)
 for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5, 7, 12, 3, True, "cross"),
                                          (3, 4, 6, 8, 4, False, "cross"), (2, 6, 6, 16, 1, True, "self")):
-    _mha = MultiHeadAttention(_d, _H, bias=_bias).eval()
-    with torch.no_grad():
-        for _p in _mha.parameters():
-            _p.copy_(torch.randn(_p.shape, generator=_g) * 0.4)
+    _mha = randomise_(MultiHeadAttention(_d, _H, bias=_bias), seed=400 + _Lk + _d + _H).eval()
+    ### BEGIN REFERENCE
     _ref = _torch_twin(_mha, _d, _H, _bias)
+    ### END REFERENCE
     if _kind == "self":
         _xq = _xk = _xv = torch.randn(_B, _Lq, _d, generator=_g)
     else:
@@ -701,7 +709,9 @@ for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5
         _name = f"MultiHeadAttention({_d}, {_H}, bias={_bias}) {_kind}-attention, B={_B}, Lq={_Lq}, Lk={_Lk}, {_what}"
         with torch.no_grad():
             _out, _w = attempt_pair(f"forward of {_name}", _mha, _xq, _xk, _xv, *([] if _m is None else [_m]), hint=_HINT)
+            ### BEGIN REFERENCE
             _out_ref, _w_ref = _ref(_xq, _xk, _xv, attn_mask=_torch_mask, need_weights=True, average_attn_weights=False)
+            ### END REFERENCE
         check_close(_w, _w_ref, f"weights of {_name}, compared with nn.MultiheadAttention", rtol=1e-4, atol=1e-5, hint=_HINT)
         check_close(_out, _out_ref, f"output of {_name}, compared with nn.MultiheadAttention", rtol=1e-4, atol=1e-5, hint=_HINT)
 ### END HIDDEN TESTS
@@ -750,12 +760,14 @@ check_close(pe, torch.tensor([[0.0, 1.0, 0.0, 1.0],
 # %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_positional_encoding_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (other sizes, max_len=1) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _reference_pe(_n, _d):
     _angle = torch.arange(_n, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, _d, 2, dtype=torch.float64) / _d)
     _table = torch.empty(_n, _d, dtype=torch.float64)
     _table[:, 0::2] = _angle.sin()
     _table[:, 1::2] = _angle.cos()
     return _table
+### END REFERENCE
 
 
 for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2)):

@@ -30,7 +30,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from autograder.checks import (check_close, check_equal, check_implemented, check_shape, check_true)
+from autograder.checks import (check_close, check_equal, check_implemented, check_shape, check_true, randomise_,
+                               seeded)
 
 torch.manual_seed(0)
 torch.set_num_threads(1)  # small models: one thread is fastest inside Jupyter on few cores
@@ -149,37 +150,39 @@ class EncoderLayer(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_EncoderLayer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-torch.manual_seed(1)
-layer = check_implemented(EncoderLayer, 8, 2, 16).eval()
-x = torch.randn(2, 5, 8)
+layer = randomise_(check_implemented(EncoderLayer, 8, 2, 16), seed=1).eval()   # weights by parameter name
+x = torch.randn(2, 5, 8, generator=seeded(1))
 out = check_implemented(layer, x)
 check_shape(out, (2, 5, 8), "EncoderLayer(8, 2, 16) output for x of shape (2, 5, 8)")
+### BEGIN REFERENCE
 reference = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
 reference.load_state_dict(layer.state_dict())
 with torch.enable_grad():  # PyTorch's fused inference path is skipped when grad is on
     expected = reference(x)
+### END REFERENCE
 check_close(out, expected, "EncoderLayer(8, 2, 16) vs nn.TransformerEncoderLayer with the same weights (post-LN, no padding)",
             atol=1e-5, hint="post-LN: x = norm1(x + SA(x)); x = norm2(x + FF(x)), with ReLU in FF")
 
 # %% nbgrader={"grade": true, "grade_id": "test_EncoderLayer_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (pre-LN, padding masks, other sizes) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-def _load_into(reference, layer):
-    missing, unexpected = reference.load_state_dict(layer.state_dict(), strict=False)
-    check_true(not missing and not unexpected,
-               f"your layer's parameters must match PyTorch's layer: missing {missing}, unexpected {unexpected}")
-
+_g = seeded(2)
 for _norm_first in (False, True):
-    torch.manual_seed(2)
-    _layer = EncoderLayer(12, 3, 20, norm_first=_norm_first).eval()
+    _layer = randomise_(EncoderLayer(12, 3, 20, norm_first=_norm_first), seed=2).eval()
+    ### BEGIN REFERENCE
     _ref = nn.TransformerEncoderLayer(12, 3, 20, dropout=0.0, batch_first=True, norm_first=_norm_first).eval()
-    _load_into(_ref, _layer)
-    _x = torch.randn(3, 7, 12)
+    ### END REFERENCE
+    check_equal(sorted(_layer.state_dict()), sorted(_ref.state_dict()), "parameter names of EncoderLayer(12, 3, 20)",
+                hint="the same names as nn.TransformerEncoderLayer: self_attn, linear1, linear2, norm1, norm2")
+    _x = torch.randn(3, 7, 12, generator=_g)
     _lengths = torch.tensor([7, 4, 1])
     _pad = torch.arange(7) < _lengths[:, None]                         # (B, L) True = real
+    ### BEGIN REFERENCE
+    _ref.load_state_dict(_layer.state_dict())
     with torch.enable_grad():
         _expected = _ref(_x, src_key_padding_mask=~_pad)
         _expected_nopad = _ref(_x)
+    ### END REFERENCE
     _kind = "pre-LN" if _norm_first else "post-LN"
     check_close(_layer(_x, _pad), _expected, f"EncoderLayer(12, 3, 20, norm_first={_norm_first}) with padding (B=3, L=7)",
                 atol=1e-5, hint=f"{_kind}; pad_mask is True for REAL tokens, PyTorch's key_padding_mask wants True for padding")
@@ -251,43 +254,48 @@ class DecoderLayer(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_DecoderLayer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-torch.manual_seed(3)
-dec = check_implemented(DecoderLayer, 8, 2, 16).eval()
-y, memory = torch.randn(2, 5, 8), torch.randn(2, 7, 8)
+dec = randomise_(check_implemented(DecoderLayer, 8, 2, 16), seed=3).eval()   # weights by parameter name
+y, memory = torch.randn(2, 5, 8, generator=seeded(3)), torch.randn(2, 7, 8, generator=seeded(33))
 out = check_implemented(dec, y, memory)
 check_shape(out, (2, 5, 8), "DecoderLayer(8, 2, 16) output for y (2, 5, 8) and memory (2, 7, 8)")
+### BEGIN REFERENCE
 reference = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, batch_first=True).eval()
 reference.load_state_dict({k.replace("cross_attn.", "multihead_attn."): v for k, v in dec.state_dict().items()})
 with torch.enable_grad():
     expected = reference(y, memory, tgt_mask=torch.ones(5, 5, dtype=torch.bool).triu(1))
+### END REFERENCE
 check_close(out, expected, "DecoderLayer(8, 2, 16) vs nn.TransformerDecoderLayer with the same weights (post-LN, causal, no padding)",
             atol=1e-5, hint="masked self-attention, then cross-attention (queries from y, keys/values from memory), then FF")
 
 # %% nbgrader={"grade": true, "grade_id": "test_DecoderLayer_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (pre-LN, target and memory padding, causality) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+_g = seeded(4)
 for _norm_first in (False, True):
-    torch.manual_seed(4)
-    _dec = DecoderLayer(12, 3, 20, norm_first=_norm_first).eval()
+    _dec = randomise_(DecoderLayer(12, 3, 20, norm_first=_norm_first), seed=4).eval()
+    ### BEGIN REFERENCE
     _ref = nn.TransformerDecoderLayer(12, 3, 20, dropout=0.0, batch_first=True, norm_first=_norm_first).eval()
-    _missing, _unexpected = _ref.load_state_dict(
-        {k.replace("cross_attn.", "multihead_attn."): v for k, v in _dec.state_dict().items()}, strict=False)
-    check_true(not _missing and not _unexpected,
-               f"your layer's parameters must match PyTorch's layer: missing {_missing}, unexpected {_unexpected}")
-    _y, _mem = torch.randn(3, 6, 12), torch.randn(3, 9, 12)
+    _torch_names = sorted(k.replace("multihead_attn.", "cross_attn.") for k in _ref.state_dict())
+    ### END REFERENCE
+    check_equal(sorted(_dec.state_dict()), _torch_names, "parameter names of DecoderLayer(12, 3, 20)",
+                hint="the same names as nn.TransformerDecoderLayer, with cross_attn for its multihead_attn")
+    _y, _mem = torch.randn(3, 6, 12, generator=_g), torch.randn(3, 9, 12, generator=_g)
     _tgt_pad = torch.arange(6) < torch.tensor([6, 3, 5])[:, None]       # (B, Lt)
     _mem_pad = torch.arange(9) < torch.tensor([9, 2, 6])[:, None]       # (B, Ls)
     _causal_blocked = torch.ones(6, 6, dtype=torch.bool).triu(1)
+    ### BEGIN REFERENCE
+    _ref.load_state_dict({k.replace("cross_attn.", "multihead_attn."): v for k, v in _dec.state_dict().items()})
     with torch.enable_grad():
         _expected = _ref(_y, _mem, tgt_mask=_causal_blocked, tgt_key_padding_mask=~_tgt_pad,
                          memory_key_padding_mask=~_mem_pad)
+    ### END REFERENCE
     _kind = "pre-LN" if _norm_first else "post-LN"
     check_close(_dec(_y, _mem, _tgt_pad, _mem_pad), _expected,
                 f"DecoderLayer(12, 3, 20, norm_first={_norm_first}) with target and memory padding (B=3, Lt=6, Ls=9)",
                 atol=1e-5, hint=f"{_kind}; masks are True for REAL tokens; PyTorch's padding masks want True for padding")
     # causality: changing future target inputs must not change earlier outputs
     _y2 = _y.clone()
-    _y2[:, 3:] = torch.randn(3, 3, 12)
+    _y2[:, 3:] = torch.randn(3, 3, 12, generator=_g)
     check_close(_dec(_y2, _mem)[:, :3], _dec(_y, _mem)[:, :3],
                 "outputs at positions 0..2 after changing the target inputs at positions 3..5",
                 atol=1e-5, hint="self-attention must be causal: position t attends to positions <= t only")
@@ -342,6 +350,7 @@ check_equal([[int(t) for t in r] for r in result], [[3, 5, 3, 5, 2], [2]],
 # %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (other models, batches, early EOS, max_len cut) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _greedy_reference(model, src, bos, eos, max_len):
     out = []
     for b in range(src.size(0)):
@@ -354,6 +363,7 @@ def _greedy_reference(model, src, bos, eos, max_len):
                 break
         out.append(seq[1:])
     return out
+### END REFERENCE
 
 for _seed, _V, _max_len in ((11, 7, 8), (12, 5, 3), (13, 9, 10)):
     _toy = ToySeq2Seq(vocab_size=_V, seed=_seed)
@@ -421,6 +431,7 @@ check_close(torch.tensor(float(score)), torch.tensor(-0.918410), "its score", at
 # %% nbgrader={"grade": true, "grade_id": "test_beam_search_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (exhaustive search, greedy equivalence on other models) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
+### BEGIN REFERENCE
 def _exhaustive(model, src, bos, eos, max_len):
     memory = model.encode(src)
     _champion = (None, -float("inf"))
@@ -440,23 +451,28 @@ def _exhaustive(model, src, bos, eos, max_len):
     for cand in frontier:
         _champion = max(_champion, cand, key=lambda h: h[1])
     return _champion[0][1:], _champion[1]
+### END REFERENCE
 
 for _seed, _V, _max_len, _src0 in ((22, 4, 4, 2), (21, 5, 3, 3), (30, 4, 4, 1)):
     _toy = ToySeq2Seq(vocab_size=_V, seed=_seed, scale=1.0)
     _src = torch.tensor([[_src0, 0]])
+    ### BEGIN REFERENCE
     _want_tokens, _want_score = _exhaustive(_toy, _src, 0, 2, _max_len)
+    ### END REFERENCE
     _tokens, _score = beam_search(_toy, _src, 0, 2, _V ** _max_len, _max_len)
     _what = f"beam_search with beam_size=V**max_len={_V ** _max_len} (exhaustive) on ToySeq2Seq(V={_V}, seed={_seed}), max_len={_max_len}"
     check_equal([int(t) for t in _tokens], _want_tokens, _what + ": tokens",
                 hint="keep finished hypotheses, rank by total log-probability, no length normalisation")
     check_close(torch.tensor(float(_score)), torch.tensor(_want_score), _what + ": score", atol=1e-4)
     _tokens1, _ = beam_search(_toy, _src, 0, 2, 1, _max_len)
+    ### BEGIN REFERENCE
     _memory = _toy.encode(_src)
     _seq = [0]
     for _ in range(_max_len):
         _seq.append(int(_toy.decode(torch.tensor([_seq]), _memory)[0, -1].argmax()))
         if _seq[-1] == 2:
             break
+    ### END REFERENCE
     check_equal([int(t) for t in _tokens1], _seq[1:], f"beam_search with beam_size=1 on ToySeq2Seq(V={_V}, seed={_seed}) (greedy)")
 ### END HIDDEN TESTS
 

@@ -89,15 +89,18 @@ check_close(out, expected, "ConformerFeedForward(8, expansion=3) in eval mode", 
 ### BEGIN HIDDEN TESTS
 _ff = randomise_(ConformerFeedForward(12, 2, dropout=0.5), seed=3).eval()
 _x = 3.0 * torch.randn(3, 7, 12, generator=seeded(4)) + 1.0
+### BEGIN REFERENCE
 _h = F.layer_norm(_x, (12,), _ff.layer_norm.weight, _ff.layer_norm.bias)
 _expected = F.linear(F.silu(F.linear(_h, _ff.linear1.weight, _ff.linear1.bias)), _ff.linear2.weight, _ff.linear2.bias)
-check_close(_ff(_x), _expected, "ConformerFeedForward(12, expansion=2, dropout=0.5) in eval mode", atol=1e-5,
+### END REFERENCE
+_eval_out = _ff(_x)
+check_close(_eval_out, _expected, "ConformerFeedForward(12, expansion=2, dropout=0.5) in eval mode", atol=1e-5,
             hint="layer norm first, swish between the linears, no residual")
 check_shape(_ff.linear1.weight, (24, 12), "linear1.weight of ConformerFeedForward(12, expansion=2)")
 _ff.train()
 torch.manual_seed(5)
 _a = _ff(_x)
-check_true(not torch.allclose(_a, _expected, atol=1e-4),
+check_true(not torch.allclose(_a, _eval_out, atol=1e-4),
            "ConformerFeedForward(dropout=0.5) in training mode gave the eval-mode output: apply self.dropout")
 _ff.eval()
 check_close(_ff(_x), _expected, "ConformerFeedForward in eval mode after a training-mode call", atol=1e-5)
@@ -185,7 +188,9 @@ check_true(bool((_diff[4:] < 1e-5).all()) and bool(_diff[0] > 1e-4),
            f"(changed: {[int(t) for t in (_diff > 1e-5).nonzero().flatten()]}); the depthwise conv must run over TIME")
 # Training mode: batch norm uses the batch's statistics.
 _conv.train()
+### BEGIN REFERENCE
 _expected = conv_module_reference(_conv, _x, training=True)
+### END REFERENCE
 check_close(_conv(_x), _expected, "ConformerConvModule(10, kernel_size=7) in training mode (batch statistics)", atol=1e-4,
             hint="use self.batch_norm, the module, so it switches between batch and running statistics")
 ### END HIDDEN TESTS
@@ -373,6 +378,7 @@ class AMSoftmax(nn.Module):
 # %% nbgrader={"grade": true, "grade_id": "test_AMSoftmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 ams = check_implemented(AMSoftmax, 6, 4)
 check_shape(ams.weight, (4, 6), "AMSoftmax(6, 4).weight")
+randomise_(ams, seed=27)     # weights that do not depend on how the constructor initialised them
 x = torch.randn(3, 6, generator=seeded(28))
 out = check_implemented(ams, x)
 check_shape(out, (3, 4), "AMSoftmax(6, 4) logits for x of shape (3, 6)")
@@ -388,9 +394,11 @@ with torch.no_grad():
     _ams.weight.copy_(3.0 * torch.randn(7, 5, generator=seeded(29)))
 _x = torch.randn(4, 5, generator=seeded(30))
 _labels = torch.tensor([2, 0, 6, 2])
+### BEGIN REFERENCE
 _cos = (_x / _x.norm(dim=1, keepdim=True)) @ (_ams.weight / _ams.weight.norm(dim=1, keepdim=True)).T
 _expected = 10.0 * _cos
 _expected[torch.arange(4), _labels] -= 10.0 * 0.2
+### END REFERENCE
 check_close(_ams(_x, _labels), _expected, "AMSoftmax(5, 7, s=10, m=0.2) with labels", atol=1e-4,
             hint="subtract m from the TRUE class's cosine only, then scale everything by s")
 check_close(_ams(_x), 10.0 * _cos, "AMSoftmax(5, 7, s=10, m=0.2) without labels", atol=1e-4)

@@ -1,0 +1,170 @@
+"""The evidence design (autograder/evidence.py): while grading, the kernel never holds a
+reference value, the grader compares the student's records with the solution's outside the
+kernel, and every recorded value is a function of the test's inputs alone, so any correct
+implementation reproduces the solution's records."""
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import ROOT
+from autograder import checks, evidence
+from autograder.course import ASSIGNMENTS
+from autograder.grade import reference_evidence
+from autograder.preprocessors import is_test_cell
+
+
+# ----------------------------------------------------------------------------- without_reference
+def test_reference_blocks_are_removed_and_expected_values_withheld():
+    source = (
+        "### BEGIN HIDDEN TESTS\n"
+        "### BEGIN REFERENCE\n"
+        "def _ref(x):\n"
+        "    return x * 2\n"
+        "### END REFERENCE\n"
+        "for _n in (1, 2):\n"
+        "    ### BEGIN REFERENCE\n"
+        "    _want = _ref(_n)\n"
+        "    ### END REFERENCE\n"
+        "    check_close(f(_n), _want, 'f', atol=1e-5)\n"
+        "    check_equal(g(_n), expected=_ref(_n) + h(_n), name='g')\n"
+        "    checks.check_close_up_to_sign(u(_n), torch.linalg.svd(_n)[0], 'u')\n"
+        "    check_shape(f(_n), (2, 3), 'f')\n"
+        "    check_close(f('σσ'), _ref('σ'), 'unicode before the argument')\n"
+        "### END HIDDEN TESTS\n")
+    out = evidence.without_reference(source)
+    ast.parse(out)                                           # still runs
+    assert "_ref" not in out and "_want" not in out and "svd" not in out and "h(_n)" not in out
+    assert "check_close(f(_n), None, 'f', atol=1e-5)" in out
+    assert "check_equal(g(_n), expected=None, name='g')" in out
+    assert "checks.check_close_up_to_sign(u(_n), None, 'u')" in out
+    assert "check_shape(f(_n), (2, 3), 'f')" in out           # expected shapes are not secret
+    assert "check_close(f('σσ'), None, 'unicode before the argument')" in out
+    assert "    pass\n" in out                                  # an emptied block keeps the loop valid
+    assert out.startswith("### BEGIN HIDDEN TESTS") and out.rstrip().endswith("### END HIDDEN TESTS")
+
+
+def test_source_that_does_not_parse_is_left_to_the_kernel():
+    assert evidence.without_reference("check_close(f(x), ref(x)\n") == "check_close(f(x), ref(x)\n"
+
+
+def test_deferred_checks_record_while_grading_and_refuse_outside(monkeypatch):
+    monkeypatch.delenv(evidence.ENV, raising=False)
+    with pytest.raises(checks.CheckFailure, match="no expected value"):
+        checks.check_close(torch.ones(2), None, "x")
+    monkeypatch.setenv(evidence.ENV, "1")
+    checks.check_close(torch.ones(2), None, "x")            # the grader compares it
+    checks.check_equal([1, 2], None, "y")
+    with pytest.raises(checks.CheckFailure):                # a withheld value never hides other checks
+        checks.check_shape(torch.ones(2), (3,), "x")
+
+
+# ----------------------------------------------------------------------------- records and messages
+def _rec(kind, value, **params):
+    return {"kind": kind, "value": evidence._encode(value), "params": params}
+
+
+def test_grader_messages_are_the_checks_messages():
+    ref = [_rec("close", torch.tensor([[1.0, 2.0]]), rtol=1e-5, atol=1e-6, name="output of f", hint="divide by 2")]
+    why = evidence.verify([_rec("close", torch.tensor([[1.0, 2.5]]))], ref)
+    assert why.startswith("output of f: 1 of 2 values differ from the reference") and "Hint: divide by 2" in why
+    why = evidence.verify([_rec("close", torch.ones(2, 1))], ref)
+    assert "expected shape (1, 2), got (2, 1)" in why and "wrong order" in why
+    why = evidence.verify([_rec("close", None)], ref)
+    assert "expected a tensor of shape (1, 2), got None" in why
+
+
+def test_bool_masks_are_not_integer_masks():
+    ref = [_rec("equal", torch.ones(2, 2).tril().bool(), name="causal_mask(2)")]
+    assert evidence.verify([_rec("equal", torch.ones(2, 2).tril().bool())], ref) == ""
+    assert "dtype" in evidence.verify([_rec("equal", torch.ones(2, 2).tril().long())], ref)
+
+
+def test_ragged_token_lists_and_strings_are_compared():
+    ref = [_rec("equal", [[3, 5, 2], [2]], name="greedy_decode"), _rec("dtype", "torch.bool")]
+    assert evidence.verify([_rec("equal", [[3, 5, 2], [2]]), _rec("dtype", "torch.bool")], ref) == ""
+    why = evidence.verify([_rec("equal", [[3, 5, 2], [2, 4]]), _rec("dtype", "torch.bool")], ref)
+    assert "expected [[3, 5, 2], [2]], got [[3, 5, 2], [2, 4]]" in why
+    assert evidence.verify([ref[0], _rec("dtype", "torch.int64")], ref) != ""
+    assert evidence.verify([_rec("equal", [[3, 5, 2], [2]])], ref) != ""          # a record missing
+
+
+# ----------------------------------------------------------------------------- the assignments
+def test_randomise_depends_on_names_not_registration_order():
+    class AB(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 4), nn.LayerNorm(4)
+
+    class BA(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b, self.a = nn.LayerNorm(4), nn.Linear(3, 4)
+
+    ab, ba = checks.randomise_(AB(), seed=5).state_dict(), checks.randomise_(BA(), seed=5).state_dict()
+    assert list(ab) != list(ba) and all(torch.equal(ab[k], ba[k]) for k in ab)
+    assert not torch.equal(checks.randomise_(AB(), seed=6).state_dict()["a.weight"], ab["a.weight"])
+
+
+# Run after the solution's setup cell: shifts the global RNG and makes every module constructor
+# draw extra random numbers, as a correct implementation built differently would.
+GREEDY_RNG = """
+import torch, torch.nn as nn
+torch.rand(17)
+_module_init = nn.Module.__init__
+def _init_that_draws(self, *args, **kwargs):
+    _module_init(self, *args, **kwargs)
+    torch.rand(5)
+nn.Module.__init__ = _init_that_draws
+"""
+
+
+@pytest.fixture(scope="module")
+def reference_records(tmp_path_factory):
+    base = tmp_path_factory.mktemp("evidence")
+    return {hw: (reference_evidence(ROOT / "solutions" / hw / f"{hw}.ipynb", base / hw),
+                 reference_evidence(ROOT / "solutions" / hw / f"{hw}.ipynb", base / f"{hw}-rng", prelude=GREEDY_RNG))
+            for hw in ASSIGNMENTS}
+
+
+@pytest.mark.parametrize("hw", ASSIGNMENTS)
+def test_records_do_not_depend_on_global_rng_use(reference_records, hw):
+    plain, shifted = reference_records[hw]
+    assert set(plain) == set(shifted) and plain
+    differ = {gid: evidence.verify(shifted[gid], plain[gid]) for gid in plain}
+    assert not any(differ.values()), {g: w for g, w in differ.items() if w}
+
+
+@pytest.mark.parametrize("hw", ASSIGNMENTS)
+def test_every_test_records_a_value_that_needs_a_correct_implementation(reference_records, hw):
+    """Each test cell's points rest on at least one compared value (not only a True), and
+    every value can be compared (numbers or plain data, never an opaque repr)."""
+    plain, _ = reference_records[hw]
+    for gid, records in plain.items():
+        assert all("repr" not in r["value"] for r in records), (gid, [r for r in records if "repr" in r["value"]])
+        assert any(r["kind"] in ("close", "equal", "close_up_to_sign", "probabilities", "masked_zero")
+                   for r in records), gid
+
+
+@pytest.mark.parametrize("hw", ASSIGNMENTS)
+def test_hidden_tests_hold_no_reference_computation_while_grading(hw):
+    """After without_reference, a hidden test calls no reference helper and no PyTorch layer
+    or function that computes what the student is asked to compute."""
+    import nbformat
+    nb = nbformat.read(str(ROOT / "solutions" / hw / f"{hw}.ipynb"), as_version=4)
+    leaky_names = ("_reference", "_exhaustive", "_torch_twin", "_greedy_reference", "conv_module_reference",
+                   "block_reference", "_expected", "_ref", "_want", "_torch_names")
+    leaky_calls = ("nn.Transformer", "nn.MultiheadAttention", "F.scaled_dot_product_attention",
+                   "F.cosine_similarity", "torch.linalg.svd", "F.logsigmoid")
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_test_cell(cell) and "BEGIN HIDDEN TESTS" in cell.source:
+            tree = ast.parse(evidence.without_reference(cell.source))
+            used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+            used |= {ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+            used |= {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+            found = [n for n in used if n.startswith(leaky_names) or n.startswith(leaky_calls)]
+            assert not found, (cell.metadata["nbgrader"]["grade_id"], found)
