@@ -132,7 +132,8 @@ get_ipython().input_transformers_post.append(_rewrite_tests)
     nb = solved(); _set_target(nb, WRONG + """
 import sys as _sys, ctypes as _ct
 def _swap_in_frame(frame, event, arg):
-    if event == "call" and frame.f_code.co_name.startswith("compare_") and frame.f_locals.get("expected") is not None:
+    if event == "call" and frame.f_code.co_name in ("compare_equal", "compare_close") \\
+            and frame.f_locals.get("expected") is not None:
         frame.f_locals["actual"] = frame.f_locals["expected"]
         _ct.pythonapi.PyFrame_LocalsToFast(_ct.py_object(frame), _ct.c_int(0))
 _sys.setprofile(_swap_in_frame)

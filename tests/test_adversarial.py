@@ -143,3 +143,18 @@ def test_evidence_compares_up_to_sign_per_column():
     ref = [_rec("close_up_to_sign", a, dim=0, rtol=1e-4, atol=1e-5)]
     assert evidence.verify([_rec("close_up_to_sign", a * torch.tensor([-1.0, 1.0]), dim=0, rtol=1e-4, atol=1e-5)], ref) == ""
     assert evidence.verify([_rec("close_up_to_sign", a * 2, dim=0, rtol=1e-4, atol=1e-5)], ref) != ""
+
+
+def test_every_attack_is_valid_python(tmp_path):
+    """An attack that does not even parse would 'fail' for the wrong reason."""
+    import ast
+    import nbformat
+    corpus.build(ROOT, tmp_path)
+    for attack in corpus.EXPECTED:
+        path = tmp_path / attack / corpus.HW / f"{corpus.HW}.ipynb"
+        if attack in ("invalid_json", "missing_notebook", "renamed_notebook") or not path.exists():
+            continue
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade_id") == corpus.TARGET:
+                ast.parse(cell.source)
