@@ -318,16 +318,22 @@ with torch.no_grad():
     _model.context_embed.weight.copy_(torch.randn(11, 6, generator=_g))
 _c, _o, _n = torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5, 3), generator=_g)
 ### BEGIN REFERENCE
-_V, _U = _model.center_embed.weight.detach().double(), _model.context_embed.weight.detach().double()
+_V = _model.center_embed.weight.detach().double().requires_grad_()
+_U = _model.context_embed.weight.detach().double().requires_grad_()
 _vc = _V[_c]
 _ref = -(F.logsigmoid((_U[_o] * _vc).sum(-1)) + F.logsigmoid(-(_U[_n] @ _vc.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()
+_ref.backward()
 ### END REFERENCE
 _loss = _model(_c, _o, _n)
-check_close(_loss, _ref, "loss for a random batch (B=5, K=3, V=11, d=6)", atol=1e-5,
+check_close(_loss, _ref.detach(), "loss for a random batch (B=5, K=3, V=11, d=6)", atol=1e-5,
             hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]; v from center_embed, u from context_embed")
 _loss.backward()
-check_true(_model.center_embed.weight.grad is not None and _model.context_embed.weight.grad is not None,
-           "the loss must be differentiable with respect to both embeddings (no .detach(), no numpy)")
+# The gradients themselves (not only that they exist): a detached or numpy loss has none.
+_hint = "the loss must be differentiable with respect to both embeddings (no .detach(), no numpy)"
+check_close(_model.center_embed.weight.grad, _V.grad, "gradient of the loss with respect to center_embed.weight",
+            atol=1e-5, hint=_hint)
+check_close(_model.context_embed.weight.grad, _U.grad, "gradient of the loss with respect to context_embed.weight",
+            atol=1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}

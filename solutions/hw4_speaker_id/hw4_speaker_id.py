@@ -406,8 +406,13 @@ check_close(_ams(5.0 * _x, _labels), _expected, "AMSoftmax logits for 5 * x (the
             hint="normalise x and the weight rows")
 _loss = F.cross_entropy(_ams(_x, _labels), _labels)
 _loss.backward()
-check_true(_ams.weight.grad is not None and bool(_ams.weight.grad.abs().sum() > 0),
-           "AMSoftmax: the loss must have a gradient with respect to weight")
+### BEGIN REFERENCE
+_w = _ams.weight.detach().clone().requires_grad_()
+_logits = 10.0 * (F.normalize(_x, dim=1) @ F.normalize(_w, dim=1).T - 0.2 * F.one_hot(_labels, 7))
+F.cross_entropy(_logits, _labels).backward()
+### END REFERENCE
+check_close(_ams.weight.grad, _w.grad, "gradient of the cross-entropy of AMSoftmax(x, labels) with respect to weight",
+            atol=1e-5, hint="compute the logits from self.weight with differentiable torch operations (no .detach())")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
