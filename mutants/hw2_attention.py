@@ -361,6 +361,8 @@ MUTANTS = [
             raise ValueError("d_model must be a multiple of num_heads")
 """, """        assert d_model % num_heads == 0, "d_model must be a multiple of num_heads"
 """)), description="an assert (AssertionError) instead of ValueError"),
+    Mutant("mha_ignores_bias_flag", "MultiHeadAttention", _mha(_MHA_FORWARD, init=_MHA_INIT.replace(
+        "bias=bias)", "bias=True)")), description="always creates biases, whatever bias= says"),
     Mutant("mha_out_proj_first", "MultiHeadAttention", _mha(_MHA_FORWARD, init=_MHA_INIT.replace(
         "        self.out_proj = nn.Linear(d_model, d_model, bias=bias)\n", "").replace(
         "        self.q_proj = nn.Linear(d_model, d_model, bias=bias)\n",

@@ -635,6 +635,19 @@ _m0 = attempt("MultiHeadAttention(8, 2, bias=False)", MultiHeadAttention, 8, 2, 
 check_true(all(getattr(_m0, _n).bias is None for _n in ("q_proj", "k_proj", "v_proj", "out_proj")),
            "MultiHeadAttention(8, 2, bias=False): q_proj, k_proj, v_proj and out_proj must have no bias; got biases on "
            + str([_n for _n in ("q_proj", "k_proj", "v_proj", "out_proj") if getattr(_m0, _n).bias is not None]))
+# ... and its output shows it (a value the grader compares; any bias would be randomised too).
+randomise_(_m0, seed=300)
+_x0 = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(300))
+_out0, _ = attempt_pair("MultiHeadAttention(8, 2, bias=False)(x, x, x)", _m0, _x0, _x0, _x0)
+### BEGIN REFERENCE
+_twin0 = nn.MultiheadAttention(8, 2, bias=False, batch_first=True).eval()
+with torch.no_grad():
+    _twin0.in_proj_weight.copy_(torch.cat([_m0.q_proj.weight, _m0.k_proj.weight, _m0.v_proj.weight]))
+    _twin0.out_proj.weight.copy_(_m0.out_proj.weight)
+    _want0 = _twin0(_x0, _x0, _x0, need_weights=False)[0]
+### END REFERENCE
+check_close(_out0, _want0, "MultiHeadAttention(8, 2, bias=False) self-attention output (B=2, L=3)", rtol=1e-4,
+            atol=1e-5, hint="bias=False: none of the four projections has a bias")
 
 _g = torch.Generator().manual_seed(301)
 _B, _Lq, _Lk, _d, _H = 3, 4, 6, 10, 2
