@@ -691,6 +691,9 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         sandbox = Sandbox(memory_mb=memory_mb, isolate=isolate and isolation_available(), root=root,
                           hidden=tuple(hidden))
         run = Run(scratch, out, timeout, cell_timeout, grading_env(jobs), sandbox, slots, FileGuard(root))
+        # The evidence re-check compares with autograder.checks (torch: ~1.5 s to import); import
+        # it while the first kernels start instead of after the first notebook is graded.
+        threading.Thread(target=__import__, args=("autograder.checks",), daemon=True).start()
         bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grade_one, keys[hw], sid, folder, run) for sid, hw, folder in todo]
