@@ -178,10 +178,6 @@ def reference_records(nb) -> dict[str, list[dict]]:
     return out
 
 
-def dumps(records: dict) -> str:
-    return json.dumps(records)
-
-
 # ----------------------------------------------------------------------------- what the kernel sees
 #: Checks whose second argument is a reference value: while grading, the kernel never gets it.
 DEFERRED_CHECKS = ("check_close", "check_equal", "check_close_up_to_sign")
@@ -202,7 +198,6 @@ def without_reference(source: str) -> str:
     that rewrites the test, a frame inspector) can hand one over as the student's own.
     """
     import ast
-    import re
 
     lines, kept, depth = source.splitlines(keepends=True), [], 0
     for line in lines:
@@ -241,7 +236,7 @@ def without_reference(source: str) -> str:
     outer = [s for i, s in enumerate(spans) if not any(o[0] <= s[0] and s[1] <= o[1] and o != s for o in spans)]
     for start, end in sorted(outer, reverse=True):
         source = source[:start] + "None" + source[end:]
-    return re.sub(r"\n{3,}", "\n\n", source)
+    return source
 
 
 def _char_offset(source: str, offsets: list[int], lineno: int, col_utf8: int) -> int:

@@ -93,6 +93,26 @@ def test_ragged_token_lists_and_strings_are_compared():
     assert evidence.verify([_rec("equal", [[3, 5, 2], [2]])], ref) != ""          # a record missing
 
 
+
+def test_evidence_matches_within_tolerance_and_catches_wrong_values():
+    ref = [_rec("shape", (2, 3)), _rec("close", torch.tensor([1.0, 2.0]), rtol=1e-5, atol=1e-6), _rec("true", True)]
+    same = [_rec("shape", (2, 3)), _rec("close", torch.tensor([1.0, 2.0 + 1e-6]), rtol=1e-5, atol=1e-6),
+            _rec("true", True)]
+    assert evidence.verify(same, ref) == ""
+    wrong = [_rec("shape", (2, 3)), _rec("close", torch.tensor([1.0, 2.5]), rtol=1e-5, atol=1e-6), _rec("true", True)]
+    assert "values differ from the reference" in evidence.verify(wrong, ref)
+    assert "1 of 3" in evidence.verify(ref[:1], ref)
+    assert evidence.verify([_rec("shape", (3, 2))] + ref[1:], ref) != ""
+    assert evidence.verify([ref[0], ref[1], _rec("true", False)], ref) != ""
+    assert evidence.verify([ref[0], _rec("equal", torch.tensor([1.0, 2.0])), ref[2]], ref) != ""   # kinds differ
+
+
+def test_evidence_compares_up_to_sign_per_column():
+    a = torch.tensor([[1.0, -2.0], [3.0, 4.0]])
+    ref = [_rec("close_up_to_sign", a, dim=0, rtol=1e-4, atol=1e-5)]
+    assert evidence.verify([_rec("close_up_to_sign", a * torch.tensor([-1.0, 1.0]), dim=0, rtol=1e-4, atol=1e-5)], ref) == ""
+    assert evidence.verify([_rec("close_up_to_sign", a * 2, dim=0, rtol=1e-4, atol=1e-5)], ref) != ""
+
 # ----------------------------------------------------------------------------- the assignments
 def test_randomise_depends_on_names_not_registration_order():
     class AB(nn.Module):
