@@ -268,67 +268,79 @@ def _deferred(expected, name: str) -> bool:
     raise CheckFailure(f"{name}: this test has no expected value (None); it can only be checked by the grader.")
 
 
-def check_shape(actual, expected_shape, name="output"):
-    _record("shape", _shape_of(actual), name=name)
+def check_shape(actual, expected_shape, name="output", _site=None):
+    _record("shape", _shape_of(actual), _site, name=name)
     compare_shape(actual, expected_shape, name).raise_if_failed()
 
 
-def check_dtype(actual, expected, name="output"):
-    _record("dtype", str(getattr(actual, "dtype", type(actual).__name__)), name=name)
+def _dtype_record(actual, expected) -> str:
+    """What check_dtype judges: the dtype's kind when any dtype of a kind is accepted."""
+    dtype = getattr(actual, "dtype", None)
+    if not isinstance(dtype, torch.dtype):
+        return type(actual).__name__
+    if isinstance(expected, str):
+        kinds = [k for k, accepts in _DTYPE_KINDS.items() if accepts(dtype)]
+        return kinds[0] if kinds else str(dtype)
+    return str(dtype)
+
+
+def check_dtype(actual, expected, name="output", _site=None):
+    _record("dtype", _dtype_record(actual, expected), _site, name=name)
     compare_dtype(actual, expected, name).raise_if_failed()
 
 
-def check_close(actual, expected, name="output", rtol=1e-5, atol=1e-6, hint=None):
-    _record("close", actual, rtol=rtol, atol=atol, name=name, hint=hint)
+def check_close(actual, expected, name="output", rtol=1e-5, atol=1e-6, hint=None, _site=None):
+    _record("close", actual, _site, rtol=rtol, atol=atol, name=name, hint=hint)
     if not _deferred(expected, name):
         compare_close(actual, expected, name, rtol, atol, hint).raise_if_failed()
 
 
-def check_equal(actual, expected, name="output", hint=None):
-    _record("equal", actual, name=name, hint=hint)
+def check_equal(actual, expected, name="output", hint=None, _site=None):
+    _record("equal", actual, _site, name=name, hint=hint)
     if not _deferred(expected, name):
         compare_equal(actual, expected, name, hint).raise_if_failed()
 
 
-def check_probabilities(weights, dim=-1, name="weights", atol=1e-5):
-    _record("probabilities", weights, rtol=0.0, atol=atol, name=name)
+def check_probabilities(weights, dim=-1, name="weights", atol=1e-5, _site=None):
+    _record("probabilities", weights, _site, dim=dim, atol=atol, name=name)
     compare_probabilities(weights, dim, name, atol).raise_if_failed()
 
 
-def check_masked_zero(weights, mask, name="weights"):
-    _record("masked_zero", weights, rtol=0.0, atol=1e-5, name=name)
+def check_masked_zero(weights, mask, name="weights", _site=None):
+    _record("masked_zero", weights, _site, mask=mask, name=name)
     compare_masked_zero(weights, mask, name).raise_if_failed()
 
 
-def check_close_up_to_sign(actual, expected, name="output", dim=0, rtol=1e-4, atol=1e-5):
-    _record("close_up_to_sign", actual, dim=dim, rtol=rtol, atol=atol, name=name)
+def check_close_up_to_sign(actual, expected, name="output", dim=0, rtol=1e-4, atol=1e-5, _site=None):
+    _record("close_up_to_sign", actual, _site, dim=dim, rtol=rtol, atol=atol, name=name)
     if not _deferred(expected, name):
         compare_close_up_to_sign(actual, expected, name, dim, rtol, atol).raise_if_failed()
 
 
-def check_true(condition: bool, message: str) -> None:
+def check_true(condition: bool, message: str, _site=None) -> None:
     """For properties that are not a comparison (``message`` says what was expected)."""
     try:
         ok = bool(condition)
     except Exception as exc:  # e.g. a tensor with several elements
         raise CheckFailure(f"{message} (the condition could not be evaluated: {type(exc).__name__}: {exc})")
-    _record("true", ok, name=message)
+    _record("true", ok, _site, name=message)
     if not ok:
         raise CheckFailure(message)
 
 
-def check_raises(exception: type[BaseException], fn: Callable, *args, name: str | None = None, **kwargs) -> None:
+def check_raises(exception: type[BaseException], fn: Callable, *args, name: str | None = None, _site=None,
+                 **kwargs) -> None:
     """``fn(*args, **kwargs)`` must raise ``exception``."""
     what = name or getattr(fn, "__name__", "call")
     try:
         fn(*args, **kwargs)
     except exception:
-        _record("raises", True)
+        _record("raises", True, _site, name=what)
         return
     except Exception as exc:  # the wrong error type
-        _record("raises", False)
+        _record("raises", False, _site, name=what)
         raise CheckFailure(f"{what}: expected {exception.__name__}, got {type(exc).__name__}: {exc}")
-    _record("raises", False)
+    _record("raises", False, _site, name=what)
     raise CheckFailure(f"{what}: expected {exception.__name__} to be raised, but it returned normally.")
 
 
@@ -347,19 +359,23 @@ def seeded(seed: int) -> torch.Generator:
 
 
 def randomise_(module: "torch.nn.Module", seed: int) -> "torch.nn.Module":
-    """Give every floating parameter and buffer of ``module`` random values (in place), so a
-    test sees layer-norm scales that are not 1, batch-norm statistics that are not 0 and 1, etc.
-    Buffers named ``running_var`` stay positive. Returns ``module``.
+    """Give every floating parameter of ``module``, and the running statistics of its
+    normalisation layers (``running_mean``, ``running_var``), random values in place, so a test
+    sees layer-norm scales that are not 1, batch-norm statistics that are not 0 and 1, etc.
+    Other buffers (a positional table, a mask a student keeps) are left alone. Returns ``module``.
 
     Each tensor's values depend only on ``seed`` and the tensor's *name*, not on the order in
-    which the module registered its layers, so two correct modules with the same parameter
-    names get the same weights (the grader compares their outputs)."""
+    which the module registered its layers nor on torch's default dtype (they are drawn in
+    float32, then cast), so two correct modules with the same parameter names get the same
+    weights (the grader compares their outputs)."""
     with torch.no_grad():
-        for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+        tensors = list(module.named_parameters()) + [
+            (n, b) for n, b in module.named_buffers() if n.endswith(("running_mean", "running_var"))]
+        for name, tensor in tensors:
             if not tensor.is_floating_point():
                 continue
             g = seeded(seed * 1_000_003 + zlib.crc32(name.encode()))
-            values = torch.randn(tensor.shape, generator=g, dtype=tensor.dtype)
+            values = torch.randn(tuple(tensor.shape), generator=g, dtype=torch.float32)
             if name.endswith("running_var"):
                 values = values.abs() + 0.5
             elif name.endswith("running_mean"):
@@ -368,10 +384,32 @@ def randomise_(module: "torch.nn.Module", seed: int) -> "torch.nn.Module":
                 values = values * (0.5 if tensor.dim() <= 1 else tensor.shape[-1] ** -0.5)
                 if name.endswith(("norm.weight", "norm1.weight", "norm2.weight", "norm3.weight")):
                     values = values + 1.0
-            tensor.copy_(values)
+            tensor.copy_(values.to(tensor.dtype))
     return module
 
 
+def begin_test_cell() -> None:
+    """Run first in every test cell while grading and in the self-check (see
+    ``evidence.PRELUDE``): torch's default dtype is float32 and gradients are on for the length
+    of the cell, whatever the notebook set before; the notebook's own settings come back after."""
+    saved = (torch.get_default_dtype(), torch.is_grad_enabled())
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is None:
+        return
+
+    def restore(*_):
+        torch.set_default_dtype(saved[0])
+        torch.set_grad_enabled(saved[1])
+        shell.events.unregister("post_run_cell", restore)
+    shell.events.register("post_run_cell", restore)
+
+
 __all__ = [name for name in dir() if name.startswith(("check_", "compare_"))] + [
-    "CheckFailure", "Verdict", "to_tensor", "seeded", "randomise_"]
+    "CheckFailure", "Verdict", "to_tensor", "seeded", "randomise_", "begin_test_cell"]
 

@@ -30,15 +30,20 @@ def cmd_build(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grade import GradingError, grade, gradebook_table
+    from .grade import GradingError, Interrupted, grade, gradebook_table
+    from .outputs import OutputError
     try:
         results = grade(course_root(), Path(args.submitted), Path(args.out), args.assignment, args.jobs,
                         args.timeout, args.cell_timeout, progress=not args.quiet,
                         answers=Path(args.answers) if args.answers else None,
                         memory_mb=args.memory_limit or None, isolate=not args.no_sandbox)
-    except GradingError as exc:
+    except (GradingError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (Interrupted, KeyboardInterrupt):
+        print("interrupted: every executor and kernel of this run was stopped; no CSV files were written",
+              file=sys.stderr)
+        return 130
     print(gradebook_table(results))
     print(f"\n{len(results)} submission(s) graded -> {args.out}/grades.csv, scores.csv, feedback/")
     return 0
@@ -52,6 +57,7 @@ def cmd_check(args) -> int:
 def cmd_demo(args) -> int:
     from . import build
     from .grade import GradingError, grade, gradebook_table
+    from .outputs import OutputError
     root = course_root()
     print("== build: solutions/ -> assignments/, gradebook, example class")
     build.build(root)
@@ -61,7 +67,7 @@ def cmd_demo(args) -> int:
     answers = build.write_example_answers(out / "hw4_speaker_id-answers.csv")
     try:
         results = grade(root, root / "examples" / "submitted", out, jobs=args.jobs, answers=answers)
-    except GradingError as exc:
+    except (GradingError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n== gradebook\n")
@@ -99,9 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-limit", type=int, default=4096, metavar="MB",
                    help="address-space limit per submission in MB (default 4096; 0: none)")
     p.add_argument("--no-sandbox", action="store_true",
-                   help="do not run student code in the namespace sandbox (by default, where the platform allows "
-                        "it: Linux as root, with no network, the course folder read-only, and hidden tests, "
-                        "answer keys and labels out of sight)")
+                   help="do not run kernels in the sandbox (by default, where bubblewrap works: each kernel sees "
+                        "only the Python installation and the course packages, read-only, no network, its own "
+                        "/proc and private temporary folders, under an unprivileged uid)")
     p.add_argument("--answers", help="hidden test labels for hw4's predictions.csv (default: the *-answers.csv "
                                      "beside $HW4_DATA or data/speakers)")
     p.set_defaults(func=cmd_grade)

@@ -37,6 +37,7 @@ class PredictionTask:
     scored by the grader against hidden labels (never inside the student's kernel)."""
     filename: str
     rungs: tuple[Rung, ...]
+    aliases: tuple[str, ...] = ()      # other names the file is accepted under (first found wins)
 
     @property
     def max_score(self) -> float:
@@ -52,7 +53,7 @@ PREDICTION_TASKS = {
         Rung("predictions_medium", "Medium", 0.65, 2.0),    # measured 0.692 (0.70)
         Rung("predictions_strong", "Strong", 0.70, 2.0),    # measured 0.747 (0.78)
         Rung("predictions_boss", "Boss", 0.85, 2.0),        # measured 0.857 (0.865)
-    )),
+    ), aliases=("output.csv",)),                            # the original course's name
 }
 
 

@@ -64,9 +64,10 @@ def _encode(value: Any) -> dict:
             "data": base64.b64encode(arr.tobytes()).decode()}
 
 
-def record(kind: str, value: Any, **params: Any) -> None:
-    """Publish one record (no-op unless the grader asked for evidence)."""
-    if not enabled():
+def record(kind: str, value: Any, site: int | None, mask: Any = None, **params: Any) -> None:
+    """Publish one record (no-op unless the grader asked for evidence and the check was called
+    by the test cell itself: ``site`` is the call's number there, see :func:`grading_source`)."""
+    if site is None or not enabled():
         return
     try:
         from IPython import get_ipython
@@ -76,10 +77,57 @@ def record(kind: str, value: Any, **params: Any) -> None:
     if get_ipython() is None:
         return
     params = {k: v for k, v in params.items() if isinstance(v, (int, float, str, bool)) or v is None}
-    publish_display_data({MIME: {"kind": kind, "value": _encode(value), "params": params}})
+    rec = {"kind": kind, "site": int(site), "value": _encode(value), "params": params}
+    if mask is not None:
+        rec["mask"] = _encode(mask)
+    publish_display_data({MIME: rec})
 
 
 # ----------------------------------------------------------------------------- grader side
+_ITEMSIZE = {"f8": 8, "?": 1, "i8": 8}
+MAX_RECORD_ELEMENTS = 4_000_000
+MAX_JSON_CHARS = 1_000_000
+
+
+def _valid_value(value) -> bool:
+    if not isinstance(value, dict):
+        return False
+    if "data" in value:
+        shape, dtype, data = value.get("shape"), value.get("dtype"), value.get("data")
+        if dtype not in _ITEMSIZE or not isinstance(data, str) or not isinstance(shape, list) or len(shape) > 8 \
+                or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_RECORD_ELEMENTS for n in shape):
+            return False
+        count = int(np.prod(shape)) if shape else 1
+        return count <= MAX_RECORD_ELEMENTS and len(data) == 4 * ((count * _ITEMSIZE[dtype] + 2) // 3)
+    if "json" in value:
+        return isinstance(value["json"], str) and len(value["json"]) <= MAX_JSON_CHARS
+    if "repr" in value:
+        return isinstance(value["repr"], str) and len(value["repr"]) <= 1000
+    return False
+
+
+def malformed(rec) -> str:
+    """'' for a well-formed record, else what is wrong with it (records are untrusted data)."""
+    if not isinstance(rec, dict):
+        return f"a record of type {type(rec).__name__}"
+    if not isinstance(rec.get("kind"), str) or len(rec["kind"]) > 40:
+        return "a record without a valid kind"
+    if rec["kind"] == "overflow":
+        return "more check records than the grader accepts from one notebook"
+    site = rec.get("site")
+    if not isinstance(site, int) or isinstance(site, bool) or not 0 <= site < 100_000:
+        return "a record without a valid call site"
+    params = rec.get("params", {})
+    if not isinstance(params, dict) or len(params) > 20 or not all(
+            isinstance(k, str) and len(k) <= 40 and (v is None or isinstance(v, (bool, int, float))
+                                                     or (isinstance(v, str) and len(v) <= 2000))
+            for k, v in params.items()):
+        return "a record with invalid parameters"
+    if not _valid_value(rec.get("value")) or ("mask" in rec and not _valid_value(rec["mask"])):
+        return "a record with an invalid value"
+    return ""
+
+
 def decode(value: dict) -> np.ndarray | None:
     if "data" not in value:
         return None
@@ -120,17 +168,35 @@ def _describe(value) -> str:
 
 
 def compare_records(student: dict, reference: dict) -> str:
-    """'' when a student record matches the reference record, else the message the check
-    would have raised in the kernel (same wording, from :mod:`autograder.checks`)."""
+    """'' when a student record passes, else the message the check would have raised in the
+    kernel (same wording, from :mod:`autograder.checks`).
+
+    Each kind is judged as its check judges it, so the grader and the self-check agree on
+    honest code: ``close``/``equal``/``close_up_to_sign`` compare with the solution's value (the
+    expected value the kernel never had), ``probabilities`` and ``masked_zero`` apply the
+    check's own predicate to the student's value (with the solution's parameters and mask), and
+    ``shape``/``dtype``/``true``/``raises`` must equal the solution's record."""
     from . import checks
     kind, params = reference["kind"], reference.get("params", {})
     name = params.get("name") or kind
-    if student.get("kind") != kind:
+    why = malformed(student)
+    if why:
+        return f"{name}: the grader received {why}."
+    if student.get("kind") != kind or student.get("site") != reference.get("site"):
         return f"{name}: the grader expected a {kind!r} check here, got a {student.get('kind')!r} check."
     a, b = _plain(student.get("value", {})), _plain(reference["value"])
     arrays = isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+    if kind == "probabilities":
+        if not isinstance(a, np.ndarray):
+            return f"{name}: expected a tensor of probabilities, got {_describe(a)}."
+        return checks.compare_probabilities(a, params.get("dim", -1), name, params.get("atol", 1e-5)).message
+    if kind == "masked_zero":
+        mask = _plain(reference["mask"]) if "mask" in reference else None
+        if not isinstance(a, np.ndarray) or not isinstance(mask, np.ndarray):
+            return f"{name}: expected a tensor of weights, got {_describe(a)}."
+        return checks.compare_masked_zero(a, mask, name).message
     rtol, atol = 2 * params.get("rtol", 1e-5), 2 * params.get("atol", 1e-6) + 1e-7   # both sides are within tol of the truth
-    if kind in ("close", "close_up_to_sign", "probabilities", "masked_zero") and isinstance(b, np.ndarray):
+    if kind in ("close", "close_up_to_sign") and isinstance(b, np.ndarray):
         if not isinstance(a, np.ndarray):
             return f"{name}: expected a tensor of shape {tuple(b.shape)}, got {_describe(a)}."
         if kind == "close_up_to_sign":
@@ -149,6 +215,8 @@ def compare_records(student: dict, reference: dict) -> str:
         return ""
     if kind == "shape":
         return f"{name}: expected shape {_describe(b)}, got {_describe(a)}."
+    if kind == "dtype":
+        return f"{name}: expected {b}, got {a}."
     if kind == "equal":
         hint = params.get("hint")
         return f"{name}: expected {_describe(b)}, got {_describe(a)}." + (f"\n  Hint: {hint}" if hint else "")
@@ -159,7 +227,11 @@ def compare_records(student: dict, reference: dict) -> str:
 def verify(student_records: list[dict], reference_records: list[dict]) -> str:
     """'' when a test cell's records match the reference, else the first failure's message."""
     for s, r in zip(student_records, reference_records):
-        why = compare_records(s, r)
+        try:
+            why = compare_records(s, r)
+        except Exception as exc:   # a record no check can produce: never the end of the run
+            why = f"{r.get('params', {}).get('name') or r.get('kind')}: the grader could not compare a record " \
+                  f"({type(exc).__name__})."
         if why:
             return why
     if len(student_records) != len(reference_records):
@@ -181,24 +253,20 @@ def reference_records(nb) -> dict[str, list[dict]]:
 # ----------------------------------------------------------------------------- what the kernel sees
 #: Checks whose second argument is a reference value: while grading, the kernel never gets it.
 DEFERRED_CHECKS = ("check_close", "check_equal", "check_close_up_to_sign")
+#: Checks that publish a record (each call in a test cell gets its number, ``_site``).
+RECORDING_CHECKS = DEFERRED_CHECKS + ("check_shape", "check_dtype", "check_probabilities", "check_masked_zero",
+                                      "check_true", "check_raises")
 BEGIN_REFERENCE, END_REFERENCE = "### BEGIN REFERENCE", "### END REFERENCE"
 
+#: The first line of every test cell while grading (and in the self-check): the check helpers
+#: imported again, so a notebook that rebinds ``check_equal = lambda *a: None`` cannot switch a
+#: test off, and torch's global defaults (default dtype, grad mode) as the tests assume them
+#: for the length of the cell.
+PRELUDE = ("from autograder.checks import *; from autograder.checks import begin_test_cell as _begin_test_cell; "
+           "_begin_test_cell()  # grader\n")
 
-def without_reference(source: str) -> str:
-    """A test cell's source as the kernel runs it while grading: no reference computation.
 
-    - lines from ``### BEGIN REFERENCE`` to ``### END REFERENCE`` (reference helpers and
-      modules, expected values computed ahead of a check) become ``pass``;
-    - the expected argument of every ``check_close``/``check_equal``/``check_close_up_to_sign``
-      call becomes ``None``: the kernel records the student's value and the grader compares it
-      with the solution's record, outside the kernel.
-
-    So no value the solution would produce on the hidden inputs exists in the student's
-    process, and no hook the student installs (a patched helper, an IPython input transformer
-    that rewrites the test, a frame inspector) can hand one over as the student's own.
-    """
-    import ast
-
+def _drop_reference_blocks(source: str) -> str:
     lines, kept, depth = source.splitlines(keepends=True), [], 0
     for line in lines:
         stripped = line.strip()
@@ -210,36 +278,57 @@ def without_reference(source: str) -> str:
             depth = max(0, depth - 1)
         elif depth == 0:
             kept.append(line)
-    source = "".join(kept)
+    return "".join(kept)
+
+
+def grading_source(source: str, withhold: bool = True) -> str:
+    """A test cell's source as the kernel runs it while grading (``withhold``) or in the
+    self-check (not ``withhold``): :data:`PRELUDE`, then the test with
+
+    - every call of a recording check numbered (``_site=N``, in source order): a record counts
+      only with the number of a call in the test cell itself, so student code that calls a
+      check helper, or a record it publishes, never shifts the test's records;
+    - with ``withhold``, no reference computation: ``### BEGIN REFERENCE`` ... ``### END
+      REFERENCE`` blocks become ``pass`` and the expected argument of every
+      ``check_close``/``check_equal``/``check_close_up_to_sign`` becomes ``None``: the kernel
+      records the student's value and the grader compares it with the solution's record,
+      outside the kernel. No value the solution would produce on the hidden inputs then exists
+      in the student's process, so no hook the student installs (a patched helper, an IPython
+      input transformer, a frame inspector) can hand one over as the student's own.
+
+    Source that does not parse is returned as it is (the kernel reports the error)."""
+    import ast
+
+    if withhold:
+        source = _drop_reference_blocks(source)
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return source          # the kernel reports it; nothing to defer
-    offsets = [0]
-    for line in source.splitlines(keepends=True):
-        offsets.append(offsets[-1] + len(line))
-    spans = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-        if name not in DEFERRED_CHECKS:
-            continue
-        arg = node.args[1] if len(node.args) >= 2 else next(
-            (kw.value for kw in node.keywords if kw.arg == "expected"), None)
-        if arg is None or (isinstance(arg, ast.Constant) and arg.value is None):
-            continue
-        start = offsets[arg.lineno - 1] + _char_offset(source, offsets, arg.lineno, arg.col_offset)
-        end = offsets[arg.end_lineno - 1] + _char_offset(source, offsets, arg.end_lineno, arg.end_col_offset)
-        spans.append((start, end))
-    spans.sort()
-    outer = [s for i, s in enumerate(spans) if not any(o[0] <= s[0] and s[1] <= o[1] and o != s for o in spans)]
-    for start, end in sorted(outer, reverse=True):
-        source = source[:start] + "None" + source[end:]
-    return source
+        return PRELUDE + source
+
+    class Rewrite(ast.NodeTransformer):
+        site = 0
+
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in RECORDING_CHECKS:
+                return node
+            if withhold and name in DEFERRED_CHECKS:
+                if len(node.args) >= 2:
+                    node.args[1] = ast.Constant(None)
+                for kw in node.keywords:
+                    if kw.arg == "expected":
+                        kw.value = ast.Constant(None)
+            node.keywords = [kw for kw in node.keywords if kw.arg != "_site"]
+            node.keywords.append(ast.keyword(arg="_site", value=ast.Constant(self.site)))
+            self.site += 1
+            return node
+
+    tree = ast.fix_missing_locations(Rewrite().visit(tree))
+    return PRELUDE + ast.unparse(tree) + "\n"
 
 
-def _char_offset(source: str, offsets: list[int], lineno: int, col_utf8: int) -> int:
-    """ast gives column offsets in UTF-8 bytes; convert to characters of that line."""
-    line = source[offsets[lineno - 1]:offsets[lineno]]
-    return len(line.encode("utf-8")[:col_utf8].decode("utf-8", errors="ignore"))
+def without_reference(source: str) -> str:
+    """What a test cell computes while grading, minus the prelude (for tests and checks)."""
+    return grading_source(source)[len(PRELUDE):]

@@ -21,18 +21,13 @@ def is_test_cell(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
-REBIND = "from autograder.checks import *  # grader: fresh check helpers, whatever the notebook rebound\n"
-
-
 ORIGINAL_SOURCE = "autograder_original_source"
 
 
 def grading_source(source: str) -> str:
-    """What the kernel runs for a test cell while grading: the check helpers imported again, so
-    a student cell that rebinds ``check_equal = lambda *a: None`` cannot switch tests off, and
-    no reference computation (:func:`autograder.evidence.without_reference`)."""
-    from .evidence import without_reference
-    return REBIND + without_reference(source)
+    """What the kernel runs for a test cell while grading (:func:`autograder.evidence.grading_source`)."""
+    from .evidence import grading_source as withheld
+    return withheld(source)
 
 
 class RebindCheckHelpers(Preprocessor):

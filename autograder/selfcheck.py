@@ -1,9 +1,12 @@
 """`python -m autograder check NOTEBOOK`: a student's self-check before submitting.
 
 Runs the notebook top to bottom in a fresh kernel (as nbgrader's validate does, with
-``NBGRADER_EXECUTION=validate`` so long training is shortened), then prints each test cell's
-pass/fail and points. Only the visible tests exist in a student's notebook, so passing here
-does not guarantee full marks: the hidden tests run when the instructor grades.
+``NBGRADER_EXECUTION=validate`` so long training is shortened), with the grader's executor
+(:class:`autograder.execution.GradingClient`) and each test cell in its grading form
+(:func:`autograder.evidence.grading_source`, expected values kept: the comparison happens
+here), then prints each test cell's pass/fail and points by the grader's pass rule. Only the
+visible tests exist in a student's notebook, so passing here does not guarantee full marks: the
+hidden tests run when the instructor grades.
 """
 from __future__ import annotations
 
@@ -13,11 +16,11 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
 from .course import CELL_TIMEOUT_S
+from .evidence import grading_source
+from .execution import GradingClient
 from .preprocessors import is_test_cell
+from .verdict import cell_passed
 
 
 def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> int:
@@ -34,21 +37,24 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
         print(f"error: {path} has no autograded test cells (is it a course assignment?)", file=sys.stderr)
         return 2
 
-    old = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "validate"
+    originals = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and is_test_cell(cell):
+            originals[i] = cell.source
+            cell.source = grading_source(cell.source, withhold=False)
+        elif cell.cell_type == "code":
+            cell.metadata.pop("tags", None)       # the grader runs every cell
+    env = dict(os.environ, NBGRADER_EXECUTION="validate")
+    env.pop("AUTOGRADER_EVIDENCE", None)
+    client = GradingClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent.resolve())}})
     try:
-        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent.resolve())}})
-        try:
-            # the kernel's own log (e.g. "running over TCP without encryption") is noise here
-            client.execute(stderr=subprocess.DEVNULL)
-        except (DeadKernelError, CellTimeoutError) as exc:
-            print(f"warning: execution stopped early: {type(exc).__name__}: {exc}", file=sys.stderr)
-    finally:
-        if old is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = old
+        # the kernel's own log (e.g. "running over TCP without encryption") is noise here
+        client.execute(env=env, stderr=subprocess.DEVNULL)
+    except Exception as exc:
+        print(f"warning: execution stopped early: {type(exc).__name__}: {exc}", file=sys.stderr)
+    for i, source in originals.items():
+        nb.cells[i].source = source
 
     earned = total = hidden_points = 0.0
     failed = 0
@@ -61,18 +67,14 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
             hidden_points += points
             print(f"  ----  {meta['grade_id']:<{width}}  hidden, {points:g} points: runs when your notebook is graded", file=out)
             continue
-        ran = cell.get("execution_count") is not None
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        ok = ran and not errors
+        ok, why = cell_passed(cell.get("outputs", []), cell.get("execution_count"))
         total += points
         earned += points if ok else 0
         failed += not ok
         status = "PASS" if ok else "FAIL"
         print(f"  {status}  {meta['grade_id']:<{width}}  {points if ok else 0:g}/{points:g}", file=out)
-        if errors:
-            print(f"        {errors[-1].get('ename')}: {_indent(errors[-1].get('evalue', ''))}", file=out)
-        elif not ran:
-            print("        not run (an earlier cell stopped the kernel?)", file=out)
+        if not ok:
+            print(f"        {_indent(why)}", file=out)
     visible = len(tests) - sum(not _has_code(c.source) for c in tests)
     print(f"\nVisible tests: {earned:g}/{total:g} points, {visible - failed}/{visible} passed."
           + (f" Hidden tests worth {hidden_points:g} more points run when you are graded." if hidden_points else ""),
