@@ -57,6 +57,8 @@ class WorkFolder:
         return self.path / "run"
 
     def create(self, files: dict[str, bytes], kernel_uid: int | None) -> "WorkFolder":
+        """As root (``kernel_uid`` given), ``run/`` is a 4 MB tmpfs owned by the kernel's uid: the
+        one host folder a sandboxed kernel can write holds its sockets and nothing big."""
         self.path.mkdir(mode=0o700)
         self.files.mkdir()
         self.run.mkdir()
@@ -66,10 +68,18 @@ class WorkFolder:
         self.files.chmod(0o755)
         self.run.chmod(0o700)
         if kernel_uid is not None:     # the kernel's uid must create its sockets here, and only here
-            os.chown(self.run, kernel_uid, kernel_uid)
+            self.mounted = subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size=4m,mode=0700,uid={kernel_uid},gid={kernel_uid}",
+                 "ag-run", str(self.run)], capture_output=True).returncode == 0
+            if not self.mounted:
+                os.chown(self.run, kernel_uid, kernel_uid)
         return self
 
+    mounted: bool = False
+
     def remove(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.run)], capture_output=True)
         shutil.rmtree(self.path, ignore_errors=True)
 
 

@@ -147,7 +147,8 @@ def _notebook_file(key: AnswerKey, sub: intake.Submission, result: Result) -> st
     if len(others) == 1:
         result.notes.append(f"Your notebook was named '{others[0]}'; it was graded as '{name}'.")
         return others[0]
-    listing = ", ".join(sorted(sub.files)) or "no files at all"
+    names = sorted(sub.files)
+    listing = (", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")) or "no files at all"
     result.problems[key.notebook] = f"No notebook named {name} was submitted (the folder has: {listing})."
     return None
 
@@ -160,7 +161,8 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
     tests = key.tests
     extra_html = ""
     try:
-        sub = intake.take_in(found)
+        wanted = [f"{nb}.ipynb"] + ([key.predictions.filename, *key.predictions.aliases] if key.predictions else [])
+        sub = intake.take_in(found, wanted)
         result.notes.extend(sub.notes)
         if key.predictions is not None:
             scores, extra_html = _predictions(key.predictions, sub, key.answers_path, run.scratch)

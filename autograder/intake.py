@@ -142,8 +142,12 @@ def discover(submitted: Path, assignments: list[str], known: list[str] | None = 
     return found, warnings
 
 
-def take_in(found: Found, max_notebook: int = MAX_NOTEBOOK_BYTES) -> Submission:
-    """Read a submission folder's regular files (bounded); links and oversized files are noted."""
+def take_in(found: Found, wanted: list[str] = (), max_notebook: int = MAX_NOTEBOOK_BYTES) -> Submission:
+    """Read a submission folder's regular files (bounded); links and oversized files are noted.
+
+    The files named in ``wanted`` (the notebook, a predictions file) are opened by name first,
+    so a folder with thousands of other files still hands them in; the others are taken in
+    listing order until :data:`MAX_ENTRIES` entries or :data:`MAX_FOLDER_BYTES` bytes."""
     sub = Submission(found.student_id, found.assignment)
     try:
         parent = open_dir(found.path.parent)
@@ -154,21 +158,41 @@ def take_in(found: Found, max_notebook: int = MAX_NOTEBOOK_BYTES) -> Submission:
     except IntakeError as exc:
         sub.problem = f"The folder {found.student_id}/{found.assignment} could not be read: {exc}"
         return sub
+    total = 0
+
+    def take(name: str, quiet_missing: bool) -> None:
+        nonlocal total
+        limit = max_notebook if name.endswith(".ipynb") else MAX_OTHER_FILE_BYTES
+        try:
+            data = read_file(name, fd, min(limit, max(0, MAX_FOLDER_BYTES - total)))
+        except IntakeError as exc:
+            if not (quiet_missing and "No such file" in str(exc)):
+                sub.notes.append(f"Not used: {exc}.")
+            return
+        total += len(data)
+        sub.files[name] = data
+
     try:
-        total = 0
-        for entry in list_dir(fd):
+        for name in wanted:
+            take(name, quiet_missing=True)
+        entries = list_dir(fd)
+        if len(entries) >= MAX_ENTRIES:
+            sub.notes.append(f"Your folder has more files than the grader looks at: only the first {MAX_ENTRIES} "
+                             "entries were looked at.")
+        skipped = 0
+        for entry in entries:
+            if entry.name in sub.files or entry.name in wanted:
+                continue
             if entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
                 if entry.name not in (".ipynb_checkpoints", "__pycache__"):
                     sub.notes.append(f"The folder '{entry.name}' in your submission was not used.")
                 continue
-            limit = max_notebook if entry.name.endswith(".ipynb") else MAX_OTHER_FILE_BYTES
-            try:
-                data = read_file(entry.name, fd, min(limit, MAX_FOLDER_BYTES - total))
-            except IntakeError as exc:
-                sub.notes.append(f"Not used: {exc}.")
-                continue
-            total += len(data)
-            sub.files[entry.name] = data
+            if len(sub.notes) < 20:
+                take(entry.name, quiet_missing=False)
+            else:
+                skipped += 1
+        if skipped:
+            sub.notes.append(f"{skipped} more files were not looked at.")
     except OSError as exc:
         sub.problem = f"The folder {found.student_id}/{found.assignment} could not be read: {exc.strerror}"
     finally:

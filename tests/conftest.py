@@ -100,17 +100,36 @@ def graded(tmp_path_factory) -> dict[str, GradedClass]:
     return results
 
 
+# Runs the grader in this process and reports its own peak memory (the kernels and the
+# executors are other processes): grading oversized inputs must not cost the grader memory.
+MEASURED_GRADE = (
+    "import resource, sys\n"
+    "from autograder.cli import main\n"
+    "rc = main(sys.argv[1:])\n"
+    "print(f'GRADER_MAXRSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(rc)\n")
+
+
 @pytest.fixture(scope="session")
-def adversarial(tmp_path_factory):
-    """The adversarial hw2 corpus (tests/adversarial_class.py), graded once with --jobs 2."""
-    import adversarial_class
-    base = tmp_path_factory.mktemp("adversarial")
-    attacks = adversarial_class.build(ROOT, base / "submitted")
+def hostile(tmp_path_factory):
+    """The hostile class (tests/hostile_class.py), graded once with --jobs 2 through the CLI."""
+    import re
+
+    import hostile_class
+    from autograder.sandbox import detect
+    base = tmp_path_factory.mktemp("hostile")
+    answers = write_example_answers(base / "answers.csv")
+    mode = detect()
+    attacks = hostile_class.build(ROOT, base / "submitted", answers, sandboxed=mode != "none", mode=mode)
     guarded = {p: p.read_bytes() for p in sorted((ROOT / "autograder").glob("*.py"))}
-    proc = run_cli("grade", str(base / "submitted"), "--out", str(base / "out"), "--jobs", "2", "--quiet",
-                   "--cell-timeout", "8", "--timeout", "300")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.run([sys.executable, "-c", MEASURED_GRADE, "grade", str(base / "submitted"), "--out",
+                           str(base / "out"), "--jobs", "2", "--quiet", "--cell-timeout", "8", "--timeout", "300",
+                           "--answers", str(answers)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     graded = GradedClass(base / "out", proc)
     graded.attacks = attacks
+    graded.mode = mode
     graded.guarded_before = guarded
+    graded.maxrss_mb = int(re.search(r"GRADER_MAXRSS_KB=(\d+)", proc.stderr).group(1)) / 1024
     return graded
