@@ -167,6 +167,58 @@ MUTANTS = [
             weights = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
             return torch.from_numpy(weights @ vn), torch.from_numpy(weights)
         """, correct=True, description="numpy"),
+    Mutant("sdpa_naive_softmax", "scaled_dot_product_attention", """
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            e = torch.exp(scores)                          # inf for scores above ~88 in float32
+            weights = e / e.sum(dim=-1, keepdim=True)
+            return weights @ v, weights
+        """, description="softmax written as exp(s) / sum(exp(s)) without subtracting the row maximum: overflows for large scores"),
+    Mutant("sdpa_global_max", "scaled_dot_product_attention", """
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            e = torch.exp(scores - scores.max())           # one maximum for the whole tensor, not per row
+            weights = e / e.sum(dim=-1, keepdim=True)
+            return weights @ v, weights
+        """, description="subtracts the global maximum instead of each row's: rows far below it underflow to 0 / 0"),
+    Mutant("sdpa_mask_after_softmax", "scaled_dot_product_attention", """
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            weights = torch.softmax(scores, dim=-1)
+            if mask is not None:
+                weights = weights * mask                   # zero the blocked weights, then renormalise
+                weights = weights / weights.sum(dim=-1, keepdim=True)
+            return weights @ v, weights
+        """, description="masks after the softmax and renormalises: 0 / 0 when the blocked keys dominate a row"),
+    Mutant("sdpa_bmm", "scaled_dot_product_attention", """
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = torch.bmm(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            return torch.bmm(weights, v), weights
+        """, description="torch.bmm: only (B, L, d) inputs work, not (B, H, L, d) or unbatched (L, d)"),
+    Mutant("sdpa_float64_finfo_min", "scaled_dot_product_attention", """
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            q, k, v = q.double(), k.double(), v.double()
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+            weights = torch.softmax(scores, dim=-1)
+            return weights @ v, weights
+        """, correct=True, description="computes in float64 (float64 results), torch.finfo(dtype).min for blocked scores"),
+    Mutant("sdpa_logsumexp", "scaled_dot_product_attention", """
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+            if mask is not None:
+                scores = scores.masked_fill(mask.logical_not(), float("-inf"))
+            weights = torch.exp(scores - torch.logsumexp(scores, dim=-1, keepdim=True))
+            return torch.matmul(weights, v), weights
+        """, correct=True, description="weights as exp(s - logsumexp(s)), the stable softmax written out"),
     # ---------------------------------------------------------------- causal_mask
     Mutant("causal_triu", "causal_mask", """
         def causal_mask(length):
@@ -193,6 +245,16 @@ MUTANTS = [
                     m[i, j] = True
             return m
         """, correct=True, description="python loops"),
+    Mutant("causal_squeeze", "causal_mask", """
+        def causal_mask(length):
+            return torch.tril(torch.ones(1, length, length)).bool().squeeze()   # (L, L) ... but () for L=1
+        """, description="builds (1, L, L) and squeeze()s: causal_mask(1) is 0-d, not (1, 1)"),
+    Mutant("causal_block_size_buffer", "causal_mask", """
+        _BLOCK = torch.tril(torch.ones(32, 32, dtype=torch.bool))    # precomputed for block_size = 32
+
+        def causal_mask(length):
+            return _BLOCK[:length, :length]
+        """, description="slices a precomputed (32, 32) table (as nanoGPT does): too small for L > 32"),
     # ---------------------------------------------------------------- window_mask
     Mutant("window_strict", "window_mask", """
         def window_mask(length, window):
@@ -222,6 +284,18 @@ MUTANTS = [
                 m[i, max(0, i - window):i + window + 1] = True
             return m
         """, correct=True, description="python loops with slices"),
+    Mutant("window_diagonals", "window_mask", """
+        def window_mask(length, window):
+            band = sum(torch.diag(torch.ones(length - abs(o)), o) for o in range(-window, window + 1))
+            return band.bool()                               # torch.ones(negative) once window > L
+        """, description="sums the 2w+1 diagonals: fails once the window exceeds the length"),
+    Mutant("window_negative_slice", "window_mask", """
+        def window_mask(length, window):
+            m = torch.zeros(length, length, dtype=torch.bool)
+            for i in range(length):
+                m[i, i - window:i + window + 1] = True       # a negative start wraps around
+            return m
+        """, description="slice i - window without max(0, .): a negative start counts from the end"),
     # ---------------------------------------------------------------- padding_mask
     Mutant("padding_le", "padding_mask", """
         def padding_mask(lengths, max_len):
@@ -256,6 +330,22 @@ MUTANTS = [
             pos = torch.arange(max_len).expand(len(lengths), max_len)
             return pos < lengths.unsqueeze(1)
         """, correct=True, description="expand and unsqueeze"),
+    Mutant("padding_squeeze_lengths", "padding_mask", """
+        def padding_mask(lengths, max_len):
+            lengths = torch.as_tensor(lengths).squeeze()     # 'make sure it is 1-D': 0-d for a batch of one
+            return torch.arange(max_len)[None, :] < lengths[:, None]
+        """, description="squeeze()s the lengths: a batch of one becomes 0-d and cannot be indexed"),
+    Mutant("padding_pad_sequence", "padding_mask", """
+        from torch.nn.utils.rnn import pad_sequence
+
+        def padding_mask(lengths, max_len):
+            return pad_sequence([torch.ones(int(n), dtype=torch.bool) for n in lengths], batch_first=True)
+        """, description="pad_sequence pads to the longest length, not to max_len"),
+    Mutant("padding_cumsum", "padding_mask", """
+        def padding_mask(lengths, max_len):
+            lengths = torch.as_tensor(lengths).reshape(-1, 1)
+            return torch.ones(lengths.shape[0], max_len, dtype=torch.long).cumsum(dim=1) <= lengths
+        """, correct=True, description="cumulative positions 1..max_len compared with the lengths"),
     # ---------------------------------------------------------------- SelfAttention
     Mutant("self_attention_key_as_query", "SelfAttention", _self_attention("""
     def forward(self, x, mask=None):
@@ -317,6 +407,43 @@ MUTANTS = [
         weights = scores.softmax(dim=2)
         return torch.einsum("bij,bjd->bid", weights, v), weights
     """), correct=True, description="einsum, queries pre-scaled"),
+    Mutant("self_attention_naive_softmax", "SelfAttention", _self_attention("""
+    def forward(self, x, mask=None):
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        e = scores.exp()                                    # overflows for scores above ~88
+        weights = e / e.sum(dim=-1, keepdim=True)
+        return weights @ v, weights
+    """), description="softmax written as exp(s) / sum(exp(s)): overflows for large scores"),
+    Mutant("self_attention_mask_after_softmax", "SelfAttention", _self_attention("""
+    def forward(self, x, mask=None):
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+        if mask is not None:
+            weights = weights * mask
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+        return weights @ v, weights
+    """), description="masks after the softmax and renormalises: 0 / 0 when the blocked keys dominate a row"),
+    Mutant("self_attention_float64_minus_1e9", "SelfAttention", _self_attention("""
+    def forward(self, x, mask=None):
+        q, k, v = (layer(x).double() for layer in (self.query, self.key, self.value))
+        scores = torch.einsum("bid,bjd->bij", q, k) / math.sqrt(q.shape[-1])
+        if mask is not None:
+            scores = scores.masked_fill(mask == 0, -1e9)
+        weights = F.softmax(scores, dim=-1)
+        return torch.einsum("bij,bjd->bid", weights, v), weights
+    """), correct=True, description="float64 scores (float64 results), einsum, -1e9 for blocked scores"),
+    Mutant("self_attention_logsumexp", "SelfAttention", _self_attention("""
+    def forward(self, x, mask=None):
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = (scores - scores.logsumexp(dim=-1, keepdim=True)).exp()
+        return weights @ v, weights
+    """), correct=True, description="weights as exp(s - logsumexp(s)) (stable, slightly less precise for large scores)"),
     # ---------------------------------------------------------------- MultiHeadAttention
     Mutant("mha_wrong_split", "MultiHeadAttention", _mha_with(
         """q = self.q_proj(query).view(B, Lq, H, dh).transpose(1, 2)
@@ -415,6 +542,20 @@ MUTANTS = [
             training=False, need_weights=True, attn_mask=attn_mask, average_attn_weights=False)
         return out.transpose(0, 1), weights
     """), correct=True, description="F.multi_head_attention_forward with the inverted mask"),
+    Mutant("mha_mask_kind_by_batch_size", "MultiHeadAttention", _mha_with(
+        """            if mask.dim() == 3:
+                mask = mask[:, None]
+""", """            if mask.shape[0] == B:             # tells a (B, Lq, Lk) mask by its first size ...
+                mask = mask.unsqueeze(1)         # ... and so also an (Lq, Lk) mask when Lq == B
+"""), description="tells a (B, Lq, Lk) mask from an (Lq, Lk) one by mask.shape[0] == B: wrong when Lq == B"),
+    Mutant("mha_naive_softmax", "MultiHeadAttention", _mha_with(
+        "weights = torch.softmax(scores, dim=-1)",
+        "weights = scores.exp() / scores.exp().sum(dim=-1, keepdim=True)"),
+        description="softmax written as exp(s) / sum(exp(s)): overflows for large scores"),
+    Mutant("mha_logsumexp_weights", "MultiHeadAttention", _mha_with(
+        "weights = torch.softmax(scores, dim=-1)",
+        "weights = torch.exp(scores - torch.logsumexp(scores, dim=-1, keepdim=True))"),
+        correct=True, description="weights as exp(s - logsumexp(s)) (stable, slightly less precise for large scores)"),
     # ---------------------------------------------------------------- sinusoidal_positional_encoding
     Mutant("pe_not_interleaved", "sinusoidal_positional_encoding", """
         def sinusoidal_positional_encoding(max_len, d_model):
@@ -471,4 +612,13 @@ MUTANTS = [
             div_term = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
             return torch.stack([torch.sin(pos * div_term), torch.cos(pos * div_term)], dim=-1).flatten(1)
         """, correct=True, description="float32 exp/log frequencies, stack and flatten to interleave"),
+    Mutant("pe_tutorial_squeeze", "sinusoidal_positional_encoding", """
+        def sinusoidal_positional_encoding(max_len, d_model):
+            position = torch.arange(max_len).unsqueeze(1)
+            div_term = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            pe = torch.zeros(max_len, 1, d_model)                 # the PyTorch tutorial's (max_len, 1, d) buffer
+            pe[:, 0, 0::2] = torch.sin(position * div_term)
+            pe[:, 0, 1::2] = torch.cos(position * div_term)
+            return pe.squeeze()                                   # (d,) when max_len == 1
+        """, description="the PyTorch tutorial's (max_len, 1, d) table, squeeze()d: max_len=1 gives (d,), not (1, d)"),
 ]

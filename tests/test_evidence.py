@@ -116,6 +116,20 @@ def test_ragged_token_lists_and_strings_are_compared():
 
 
 
+def test_a_dtype_kind_is_recorded_as_the_kind(monkeypatch):
+    """check_dtype(x, "float") accepts float32 and float64 in the kernel; the grader must too (the
+    solution's float32 record would otherwise fail a correct float64 answer)."""
+    records = []
+    monkeypatch.setattr(checks, "_record", lambda kind, value, site=None, **params: records.append(value))
+    checks.check_dtype(torch.zeros(2, dtype=torch.float64), "float", "x")
+    checks.check_dtype(torch.zeros(2), "float", "x")
+    checks.check_dtype(torch.zeros(2, dtype=torch.int32), "integer", "x")
+    checks.check_dtype(torch.zeros(2), torch.float32, "x")
+    with pytest.raises(checks.CheckFailure):
+        checks.check_dtype(torch.zeros(2, dtype=torch.long), "float", "x")
+    assert records == ["float", "float", "integer", "torch.float32", "integer"]
+
+
 def test_evidence_matches_within_tolerance_and_catches_wrong_values():
     ref = [_rec("shape", (2, 3)), _rec("close", torch.tensor([1.0, 2.0]), rtol=1e-5, atol=1e-6), _rec("true", True)]
     same = [_rec("shape", (2, 3)), _rec("close", torch.tensor([1.0, 2.0 + 1e-6]), rtol=1e-5, atol=1e-6),

@@ -67,7 +67,8 @@ check_equal(out, torch.tensor([[1., 0., 0., 0.], [0., 0., 1., 0.], [0., 1., 0., 
 check_shape(one_hot(torch.tensor([[0, 1, 2], [3, 4, 0]]), 5), (2, 3, 5), "one_hot of a (2, 3) tensor with 5 classes")
 
 # %% nbgrader={"grade": true, "grade_id": "test_one_hot_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (other shapes and sizes) run when your notebook is graded.
+# Hidden tests (other shapes and sizes, a single index, a batch of one, indices below num_classes - 1)
+# run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(11)
 _idx = torch.randint(0, 7, (2, 3, 4), generator=_g)
@@ -76,6 +77,14 @@ check_dtype(_out, torch.float32, "one_hot output for a (2, 3, 4) input")
 check_equal(_out, F.one_hot(_idx, 7).float(), "one_hot of a (2, 3, 4) tensor with 7 classes")
 check_equal(one_hot(torch.tensor(3), 6), torch.tensor([0., 0., 0., 1., 0., 0.]), "one_hot of a 0-d tensor (a single index)")
 check_equal(one_hot(torch.tensor([5, 0]), 9).sum(-1), torch.ones(2), "row sums of one_hot(tensor([5, 0]), 9)")
+# Edge cases: a batch of one keeps its dimension ((1,) -> (1, C), (1, 1) -> (1, 1, C)); the width is
+# num_classes even when every index is smaller than num_classes - 1.
+for _idx, _C in ((torch.tensor([4]), 6), (torch.tensor([[1]]), 3), (torch.tensor([0, 1]), 5)):
+    _what = f"one_hot(tensor({_idx.tolist()}), {_C})"
+    _out = check_implemented(one_hot, _idx, _C)
+    check_shape(_out, (*_idx.shape, _C), _what)
+    check_equal(_out, F.one_hot(_idx, _C).float(), _what,
+                hint="the output has shape indices.shape + (num_classes,), whatever the sizes (no squeeze)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -116,7 +125,8 @@ check_equal(cooccurrence_matrix([[0, 1, 2]], 3, 2).float(), torch.ones(3, 3) - t
             "cooccurrence_matrix([[0, 1, 2]], 3, window=2)", hint="|i - j| <= window includes the distance window itself")
 
 # %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random sentences, repeated words, short sentences) run when your notebook is graded.
+# Hidden tests (random sentences, repeated words, a word next to itself, one-word sentences, window 0,
+# windows longer than the sentence) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
 def _reference_cooc(sentences, V, window):
@@ -139,6 +149,13 @@ for _window in (1, 2, 3):
                 hint="count both directions, skip j == i, stay inside each sentence, include |i - j| == window")
 check_close(cooccurrence_matrix([[1, 2], [3]], 4, 5), _reference_cooc([[1, 2], [3]], 4, 5),
             "cooccurrence_matrix with a window longer than the sentences")
+# Edge cases: a one-word sentence (nothing to count), a word next to itself (X[w, w] counts those pairs),
+# window 0, a window longer than the sentence, the same pair many times at the same distance.
+for _sents, _V, _window in (([[5]], 6, 3), ([[3, 3]], 4, 10), ([[0, 1, 2, 1, 0]], 3, 0),
+                            ([[2, 5, 2, 5, 2], [5]], 6, 4), ([[1, 1, 1, 1], [0, 2]], 3, 2)):
+    check_close(cooccurrence_matrix(_sents, _V, _window), _reference_cooc(_sents, _V, _window),
+                f"cooccurrence_matrix({_sents}, {_V}, window={_window})",
+                hint="positions i != j (not words s[i] != s[j]) with |i - j| <= window; every occurrence of a pair counts")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -164,7 +181,8 @@ check_shape(E, (3, 2), "svd_embeddings(diag(4, 9, 1), dim=2)")
 check_close_up_to_sign(E, torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]]), "svd_embeddings(diag(4, 9, 1), dim=2)")
 
 # %% nbgrader={"grade": true, "grade_id": "test_svd_embeddings_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random and non-symmetric matrices, other dims) run when your notebook is graded.
+# Hidden tests (random and non-symmetric matrices, other dims, dim=1 and dim=V, a word that never
+# co-occurs) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(31)
 for _V, _dim, _symmetric in ((10, 3, True), (8, 5, False)):
@@ -177,6 +195,20 @@ for _V, _dim, _symmetric in ((10, 3, True), (8, 5, False)):
     ### END REFERENCE
     check_close_up_to_sign(svd_embeddings(_C.float(), _dim), _ref,
                            f"svd_embeddings of a {'symmetric' if _symmetric else 'non-symmetric'} ({_V}, {_V}) matrix, dim={_dim}",
+                           rtol=1e-3, atol=1e-3)
+# Edge cases: dim = V (every column) and dim = 1, and a word that never co-occurs (a zero row and
+# column). The singular values of these matrices are well apart, so each column is defined up to sign.
+_g = torch.Generator().manual_seed(44)
+_C = torch.randint(0, 6, (5, 5), generator=_g).to(torch.float32)       # singular values 27.0, 10.7, 4.1, 3.1, 1.2
+_Z = torch.randint(0, 6, (6, 6), generator=_g).to(torch.float32)
+_Z = _Z + _Z.T
+_Z[2], _Z[:, 2] = 0, 0                                                  # word 2 never co-occurs
+for _what, _M, _dim in (("dim=V=5", _C, 5), ("dim=1", _C, 1), ("a zero row and column (word 2), dim=3", _Z, 3)):
+    ### BEGIN REFERENCE
+    _U, _S, _ = torch.linalg.svd(_M.double())
+    _ref = _U[:, :_dim] * _S[:_dim].sqrt()
+    ### END REFERENCE
+    check_close_up_to_sign(svd_embeddings(_M, _dim), _ref, f"svd_embeddings of a ({len(_M)}, {len(_M)}) matrix, {_what}",
                            rtol=1e-3, atol=1e-3)
 ### END HIDDEN TESTS
 
@@ -204,14 +236,33 @@ check_close(S, torch.tensor([[1.0, 0.0, r], [0.0, 1.0, r], [r, r, 1.0]]),
             hint="normalise each row (dim=1) to length 1 before the product")
 
 # %% nbgrader={"grade": true, "grade_id": "test_cosine_similarity_matrix_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random matrices of other shapes) run when your notebook is graded.
+# Hidden tests (random matrices of other shapes, duplicate and parallel rows, a square matrix, 1-dimensional
+# vectors, large-magnitude vectors, a single row) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-_E = torch.randn(7, 5, generator=torch.Generator().manual_seed(41)) * torch.arange(1.0, 8.0).unsqueeze(1)
+_E = torch.randn(7, 5, generator=torch.Generator().manual_seed(41), dtype=torch.float32) * torch.arange(1.0, 8.0).unsqueeze(1)
 ### BEGIN REFERENCE
 _ref = F.cosine_similarity(_E.double().unsqueeze(1), _E.double().unsqueeze(0), dim=-1)
 ### END REFERENCE
 check_close(cosine_similarity_matrix(_E), _ref, "cosine_similarity_matrix of a (7, 5) matrix", atol=1e-5,
             hint="normalise each row (dim=1) to length 1 before the product")
+# Edge cases: duplicate, parallel and opposite rows (cosines exactly 1 and -1), a square matrix (V == d) and
+# 1-dimensional vectors (where a norm without keepdim=True broadcasts silently), entries of about 1e12 (the
+# product of two squared norms overflows float32; normalising first does not), a single row.
+_g = torch.Generator().manual_seed(42)
+_cases = [("duplicate, parallel and opposite rows (6, 3)",
+           torch.tensor([[1.0, 2.0, 2.0], [1.0, 2.0, 2.0], [4.0, 8.0, 8.0], [-3.0, -6.0, -6.0], [2.0, -1.0, 0.5],
+                         [0.0, 3.0, -1.0]], dtype=torch.float32)),
+          ("a square (4, 4) matrix", torch.randn(4, 4, generator=_g, dtype=torch.float32)),
+          ("1-dimensional vectors (5, 1)", torch.tensor([[2.0], [-3.0], [0.5], [7.0], [-1.0]], dtype=torch.float32)),
+          ("large-magnitude rows (5, 3), entries about 1e12", torch.randn(5, 3, generator=_g, dtype=torch.float32) * 1e12),
+          ("a single row (1, 4)", torch.randn(1, 4, generator=_g, dtype=torch.float32))]
+for _what, _E in _cases:
+    ### BEGIN REFERENCE
+    _ref = F.cosine_similarity(_E.double().unsqueeze(1), _E.double().unsqueeze(0), dim=-1)
+    ### END REFERENCE
+    check_close(cosine_similarity_matrix(_E), _ref, f"cosine_similarity_matrix of {_what}", atol=1e-5,
+                hint="normalise each row to length 1 (E.norm(dim=1, keepdim=True)) before the product, "
+                     "without squaring large numbers twice")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -240,10 +291,11 @@ check_equal(nn_ids.tolist(), [1, 3, 2], "most_similar(E, 0, 3)",
             hint="exclude the query row itself and sort from most to least similar")
 
 # %% nbgrader={"grade": true, "grade_id": "test_most_similar_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (rows of very different lengths, other k) run when your notebook is graded.
+# Hidden tests (rows of very different lengths, other k, rows equal or parallel to the query row, ties)
+# run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(51)
-_E = torch.randn(12, 4, generator=_g) * torch.linspace(0.2, 5.0, 12).unsqueeze(1)
+_E = torch.randn(12, 4, generator=_g, dtype=torch.float32) * torch.linspace(0.2, 5.0, 12).unsqueeze(1)
 ### BEGIN REFERENCE
 _unit = _E.double() / _E.double().norm(dim=1, keepdim=True)
 ### END REFERENCE
@@ -257,6 +309,23 @@ for _index, _k in ((3, 5), (0, 1), (11, 11)):
     check_dtype(_got, "integer", "most_similar output")
     check_equal(torch.as_tensor(_got).tolist(), _ref.tolist(), f"most_similar(E (12, 4), index={_index}, k={_k})",
                 hint="cosine similarity (not the raw dot product), without the query itself, best first")
+
+# Edge cases: other rows equal or parallel to the query row (cosine exactly 1, like the query itself) and
+# ties. Rows 0, 2 and 5 point the same way; 1 and 4 too. Every cosine here is exact in float32, and tied
+# rows may come in any order, so the test compares the *group* of each returned row (the query itself is
+# group -1) and that the k rows are distinct.
+_E = torch.tensor([[2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, -1.0], [1.0, 1.0, 1.0, 1.0], [1.0, 1.0, -1.0, -1.0],
+                   [4.0, 4.0, 4.0, -4.0], [1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, -1.0, -1.0], [0.5, -0.5, -0.5, -0.5]],
+                  dtype=torch.float32)
+_group = [0, 1, 0, 2, 1, 0, 4, 3]              # rows with the same direction share a group
+for _index, _k in ((2, 2), (2, 4), (5, 3), (0, 2), (5, 7)):
+    _got = torch.as_tensor(most_similar(_E, _index, _k)).tolist()
+    _what = f"most_similar(E (8, 4) with rows 0, 2, 5 parallel, index={_index}, k={_k})"
+    check_equal(len(set(_got)), _k, f"number of distinct rows returned by {_what}")
+    check_equal([-1 if _i == _index else _group[_i] for _i in _got], ([0, 0, 1, 1, 2, 3, 4])[:_k],
+                f"{_what}: the group of each returned row (-1 = the query row itself)",
+                hint="exclude the query by its index, not by its similarity or its place in the sorted list: "
+                     "another row may be as similar as the query itself")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -309,13 +378,14 @@ check_close(loss, torch.tensor(2.056911), "loss for a hand-worked batch of 2", a
             hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]")
 
 # %% nbgrader={"grade": true, "grade_id": "test_SkipGramNegativeSampling_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random weights and batches, gradients) run when your notebook is graded.
+# Hidden tests (random weights and batches, gradients, a batch of one, one negative per example (K=1),
+# large scores |u·v| of 20-50) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(61)
 _model = SkipGramNegativeSampling(11, 6)
 with torch.no_grad():
-    _model.center_embed.weight.copy_(torch.randn(11, 6, generator=_g))
-    _model.context_embed.weight.copy_(torch.randn(11, 6, generator=_g))
+    _model.center_embed.weight.copy_(torch.randn(11, 6, generator=_g, dtype=torch.float32))
+    _model.context_embed.weight.copy_(torch.randn(11, 6, generator=_g, dtype=torch.float32))
 _c, _o, _n = torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5,), generator=_g), torch.randint(0, 11, (5, 3), generator=_g)
 ### BEGIN REFERENCE
 _V = _model.center_embed.weight.detach().double().requires_grad_()
@@ -334,6 +404,38 @@ check_close(_model.center_embed.weight.grad, _V.grad, "gradient of the loss with
             atol=1e-5, hint=_hint)
 check_close(_model.context_embed.weight.grad, _U.grad, "gradient of the loss with respect to context_embed.weight",
             atol=1e-5, hint=_hint)
+
+# Edge cases: B=1 and K=1 (negatives of shape (B, 1): a squeeze() drops a dimension of size 1), and large
+# scores: integer weights give exact scores u·v between -52 and 52 (several beyond ±20), where clamping the
+# scores or computing log σ(-x) as log(1 - σ(x)) goes wrong. F.logsigmoid is exact there.
+from autograder.checks import randomise_
+for _B, _K, _large, _seed in ((1, 1, False, 62), (4, 1, False, 63), (1, 3, False, 64), (5, 2, True, 61)):
+    _sg = randomise_(SkipGramNegativeSampling(9, 4), seed=_seed)
+    if _large:
+        with torch.no_grad():
+            for _p in _sg.parameters():
+                _p.mul_(6.0).round_()                   # integer weights: exact integer scores
+    _g = torch.Generator().manual_seed(_seed)
+    _c, _o, _n = (torch.randint(0, 9, (_B,), generator=_g), torch.randint(0, 9, (_B,), generator=_g),
+                  torch.randint(0, 9, (_B, _K), generator=_g))
+    ### BEGIN REFERENCE
+    _V = _sg.center_embed.weight.detach().double().requires_grad_()
+    _U = _sg.context_embed.weight.detach().double().requires_grad_()
+    _ref = -(F.logsigmoid((_U[_o] * _V[_c]).sum(-1))
+             + F.logsigmoid(-(_U[_n] @ _V[_c].unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()
+    _ref.backward()
+    ### END REFERENCE
+    _what = f"B={_B}, K={_K}{', scores up to ±52' if _large else ''}"
+    _loss = _sg(_c, _o, _n)
+    check_shape(_loss, (), f"the loss ({_what})")
+    check_close(_loss, _ref.detach(), f"loss ({_what})", atol=1e-5,
+                hint="negatives has shape (B, K), also when B or K is 1 (no squeeze()); use F.logsigmoid, "
+                     "which is exact for large scores (no clamping, no log(1 - sigmoid))")
+    _loss.backward()
+    check_close(_sg.center_embed.weight.grad, _V.grad, f"gradient with respect to center_embed.weight ({_what})",
+                atol=1e-5, hint=_hint)
+    check_close(_sg.context_embed.weight.grad, _U.grad, f"gradient with respect to context_embed.weight ({_what})",
+                atol=1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -373,20 +475,34 @@ check_close(cbow(torch.tensor([[1, 3]])), torch.tensor([[6.0, 7.0, 8.0] + [0.0] 
             hint="average (not sum) the context embeddings over dim 1, then apply out")
 
 # %% nbgrader={"grade": true, "grade_id": "test_CBOW_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random weights, other batch and window sizes) run when your notebook is graded.
+# Hidden tests (random weights, other batch and window sizes, a batch of one, a one-word context, repeated
+# context words) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(71)
 _cbow = CBOW(13, 5)
 with torch.no_grad():
-    _cbow.embed.weight.copy_(torch.randn(13, 5, generator=_g))
-    _cbow.out.weight.copy_(torch.randn(13, 5, generator=_g))
-    _cbow.out.bias.copy_(torch.randn(13, generator=_g))
+    _cbow.embed.weight.copy_(torch.randn(13, 5, generator=_g, dtype=torch.float32))
+    _cbow.out.weight.copy_(torch.randn(13, 5, generator=_g, dtype=torch.float32))
+    _cbow.out.bias.copy_(torch.randn(13, generator=_g, dtype=torch.float32))
 _ctx = torch.randint(0, 13, (3, 6), generator=_g)
 ### BEGIN REFERENCE
 _ref = _cbow.embed.weight.detach().double()[_ctx].mean(1) @ _cbow.out.weight.detach().double().T + _cbow.out.bias.detach().double()
 ### END REFERENCE
 check_close(_cbow(_ctx), _ref, "CBOW logits for a random (3, 6) context batch, V=13, dim=5", atol=1e-5,
             hint="average (not sum) the context embeddings over dim 1, then apply out")
+# Edge cases: a batch of one (B=1), a one-word context (C=1), a word repeated in a context (it counts as
+# often as it appears).
+from autograder.checks import randomise_
+_cbow = randomise_(CBOW(13, 5), seed=72)
+for _what, _ctx in (("a batch of one, context (1, 4)", torch.tensor([[4, 0, 7, 2]])),
+                    ("one-word contexts (3, 1)", torch.tensor([[3], [12], [3]])),
+                    ("repeated context words (2, 4)", torch.tensor([[5, 5, 5, 1], [2, 2, 9, 9]]))):
+    ### BEGIN REFERENCE
+    _ref = _cbow.embed.weight.detach().double()[_ctx].mean(1) @ _cbow.out.weight.detach().double().T + _cbow.out.bias.detach().double()
+    ### END REFERENCE
+    check_close(_cbow(_ctx), _ref, f"CBOW logits for {_what}", atol=1e-5,
+                hint="logits have shape (B, V) also when B or C is 1 (no squeeze()); each context word counts "
+                     "as often as it appears")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part8", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -126,7 +126,8 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
 # %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 # Shapes: B=2, Lq=5, Lk=7, dk=8, dv=6 (all different, so that a transpose shows).
 g = torch.Generator().manual_seed(0)
-q, k, v = torch.randn(2, 5, 8, generator=g), torch.randn(2, 7, 8, generator=g), torch.randn(2, 7, 6, generator=g)
+q, k, v = (torch.randn(2, 5, 8, generator=g, dtype=torch.float32), torch.randn(2, 7, 8, generator=g, dtype=torch.float32),
+           torch.randn(2, 7, 6, generator=g, dtype=torch.float32))
 out, weights = attempt_pair("scaled_dot_product_attention(q, k, v)", scaled_dot_product_attention, q, k, v)
 check_shape(out, (2, 5, 6), "output for q (2, 5, 8), k (2, 7, 8), v (2, 7, 6)")
 check_shape(weights, (2, 5, 7), "weights for q (2, 5, 8), k (2, 7, 8), v (2, 7, 6)")
@@ -158,7 +159,8 @@ check_close(out, torch.tensor([[[0.731059, 0.268941], [1.0, 0.731059]]]),
 
 # %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (comparison with torch.nn.functional.scaled_dot_product_attention, masks of several
-# shapes, (B, H, L, d) inputs) run when your notebook is graded.
+# shapes, (B, H, L, d) inputs, inputs without batch dimensions, one query or one key, a single real key in
+# a row, large scores) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
 def _reference_weights(_qq, _kk, _mask=None):
@@ -171,7 +173,7 @@ def _reference_weights(_qq, _kk, _mask=None):
 
 def _keep(_shape, _gen):
     """A random boolean mask of `_shape` (..., Lq, Lk) that never blocks a whole row."""
-    _mm = torch.rand(_shape, generator=_gen) > 0.4
+    _mm = torch.rand(_shape, generator=_gen, dtype=torch.float32) > 0.4
     _mm[..., torch.arange(_shape[-2]), torch.arange(_shape[-2]) % _shape[-1]] = True
     return _mm
 
@@ -186,15 +188,23 @@ _cases = [
     ("B=2, H=3, Lq=4, Lk=6, dk=5, dv=7, mask (B, 1, Lq, Lk) broadcast over heads", (2, 3), 4, 6, 5, 7, (2, 1, 4, 6)),
     ("B=3, Lq=6, Lk=4, dk=7, dv=5, mask (B, Lq, Lk)", (3,), 6, 4, 7, 5, (3, 6, 4)),
     ("B=1, Lq=Lk=9, dk=dv=16, causal mask (Lq, Lk)", (1,), 9, 9, 16, 16, "causal"),
+    # Edge cases: one query and one key; no batch dimensions at all; Lq=1; a single real key in every row.
+    ("B=1, Lq=1, Lk=1, dk=4, dv=3, no mask", (1,), 1, 1, 4, 3, None),
+    ("no batch dimensions: q (3, 4), k (5, 4), v (5, 2), mask (Lq, Lk)", (), 3, 5, 4, 2, (3, 5)),
+    ("B=2, H=1, Lq=1, Lk=6, dk=dv=4, mask (B, 1, Lq, Lk)", (2, 1), 1, 6, 4, 4, (2, 1, 1, 6)),
+    ("B=2, Lq=4, Lk=5, dk=3, dv=2, one real key per row, mask (B, Lq, Lk)", (2,), 4, 5, 3, 2, "one key"),
 ]
 for _what, _batch, _lq, _lk, _dk, _dv, _mshape in _cases:
-    _q = torch.randn(*_batch, _lq, _dk, generator=_g) * 1.5
-    _k = torch.randn(*_batch, _lk, _dk, generator=_g) * 1.5
-    _v = torch.randn(*_batch, _lk, _dv, generator=_g)
+    _q = torch.randn(*_batch, _lq, _dk, generator=_g, dtype=torch.float32) * 1.5
+    _k = torch.randn(*_batch, _lk, _dk, generator=_g, dtype=torch.float32) * 1.5
+    _v = torch.randn(*_batch, _lk, _dv, generator=_g, dtype=torch.float32)
     if _mshape is None:
         _m = None
     elif _mshape == "causal":
         _m = torch.ones(_lq, _lk).tril().bool()
+    elif _mshape == "one key":
+        _m = torch.zeros(*_batch, _lq, _lk, dtype=torch.bool)
+        _m[..., torch.arange(_lq), torch.randint(0, _lk, (_lq,), generator=_g)] = True
     else:
         _m = _keep(_mshape, _g)
     _out, _w = attempt_pair(f"scaled_dot_product_attention ({_what})", scaled_dot_product_attention,
@@ -209,6 +219,32 @@ for _what, _batch, _lq, _lk, _dk, _dv, _mshape in _cases:
     check_close(_w, _reference_weights(_q, _k, _m), f"weights ({_what})", rtol=1e-4, atol=1e-5, hint=_HINT)
     check_close(_out, F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_m),
                 f"output ({_what}) compared with F.scaled_dot_product_attention", rtol=1e-4, atol=1e-5, hint=_HINT)
+
+# Edge cases: large scores. Integer q and k with dk=16 (scores and 1/sqrt(16) are exact in float32): the first
+# feature adds +100 or -100 to a score (0 for query 2 of batch 0), the others up to +-15; so scores stay below
+# 128 in size, where float32 still resolves 1e-5. exp() of such scores overflows unless each row's own maximum
+# is subtracted first (torch.softmax does), and query 1 of batch 0 scores 200 below query 0. With the mask,
+# the real keys of two rows score 200 below the blocked ones: blocked scores must become -inf (or -1e9)
+# *before* the softmax; zeroing weights after it leaves 0 / 0.
+_q = torch.randint(-2, 3, (2, 3, 16), generator=_g).to(torch.float32)
+_k = torch.randint(-2, 3, (2, 5, 16), generator=_g).to(torch.float32)
+_v = torch.randn(2, 5, 3, generator=_g, dtype=torch.float32)
+_q[..., 0] = torch.tensor([[20.0, -20.0, 0.0], [-20.0, 20.0, 20.0]])
+_k[..., 0] = torch.tensor([[20.0, 20.0, 20.0, 20.0, 20.0], [20.0, 20.0, -20.0, -20.0, 20.0]])
+_m = torch.tensor([[[True, False, True, True, False], [True, True, True, True, True], [True, True, False, True, True]],
+                   [[False, False, False, False, True], [False, False, True, True, False], [True, True, True, True, True]]])
+for _what, _mm in (("no mask", None), ("mask (B, Lq, Lk), real keys scoring 200 below the blocked ones", _m)):
+    _what = f"large scores (+-100), B=2, Lq=3, Lk=5, dk=16, dv=3, {_what}"
+    _out, _w = attempt_pair(f"scaled_dot_product_attention ({_what})", scaled_dot_product_attention,
+                            _q, _k, _v, *([] if _mm is None else [_mm]))
+    _hint = ("subtract each row's maximum before exp() (torch.softmax does it for you); fill blocked scores with -inf "
+             "before the softmax, do not zero the weights after it")
+    check_probabilities(_w, dim=-1, name=f"weights ({_what})")
+    if _mm is not None:
+        check_masked_zero(_w, _mm, f"weights ({_what})")
+    check_close(_w, _reference_weights(_q, _k, _mm), f"weights ({_what})", rtol=1e-4, atol=1e-5, hint=_hint)
+    check_close(_out, F.scaled_dot_product_attention(_q, _k, _v, attn_mask=_mm),
+                f"output ({_what}) compared with F.scaled_dot_product_attention", rtol=1e-4, atol=1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -241,9 +277,10 @@ check_equal(m, torch.tensor([[True, False, False], [True, True, False], [True, T
             hint="row i is the query: it may see keys j <= i (lower triangle, diagonal included)")
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (other lengths, including 1) run when your notebook is graded.
+# Hidden tests (other lengths, including 1 and a long one) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-for _L in (1, 2, 5, 8):
+# Edge cases: length 1 (a (1, 1) mask, not a 0-d tensor) and a length beyond a precomputed block size.
+for _L in (1, 2, 5, 8, 40):
     _m = attempt(f"causal_mask({_L})", causal_mask, _L)
     check_dtype(_m, torch.bool, f"causal_mask({_L})")
     _i = torch.arange(_L)
@@ -286,10 +323,11 @@ check_equal(m, torch.tensor([[True, True, False, False], [True, True, True, Fals
             hint="|i - j| <= window, on both sides of the diagonal, the distance `window` itself included")
 
 # %% nbgrader={"grade": true, "grade_id": "test_window_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (other lengths and windows, window 0, windows longer than the sequence) run when
-# your notebook is graded.
+# Hidden tests (other lengths and windows, window 0, windows longer than the sequence, length 1 and 2)
+# run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
-for _L, _w in ((1, 0), (5, 0), (6, 2), (7, 3), (5, 4), (4, 9)):
+# Edge cases: length 1 with a window longer than the sequence, length 2, window = L - 1 (all True).
+for _L, _w in ((1, 0), (5, 0), (6, 2), (7, 3), (5, 4), (4, 9), (1, 5), (2, 1), (8, 7), (3, 2)):
     _m = attempt(f"window_mask({_L}, {_w})", window_mask, _L, _w)
     check_dtype(_m, torch.bool, f"window_mask({_L}, {_w})")
     _i = torch.arange(_L)
@@ -339,11 +377,12 @@ check_equal(attempt("padding_mask([2, 4, 1], 4)", padding_mask, [2, 4, 1], 4,
             hint="torch.as_tensor(lengths) accepts both a list and a tensor")
 
 # %% nbgrader={"grade": true, "grade_id": "test_padding_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (other batches, a length equal to max_len, a length of 0, lists) run when your
-# notebook is graded.
+# Hidden tests (other batches, a length equal to max_len, a length of 0, lists, a batch of one) run when
+# your notebook is graded.
 ### BEGIN HIDDEN TESTS
+# Edge cases: a batch of one (tensor or list), max_len longer than every length, all lengths 0.
 for _lengths, _max_len in ((torch.tensor([3, 7, 0, 5]), 7), (torch.tensor([1]), 1), (torch.tensor([6, 2]), 9),
-                           ([1, 2], 4), ([5, 5, 3], 5)):
+                           ([1, 2], 4), ([5, 5, 3], 5), (torch.tensor([3]), 6), ([4], 4), (torch.tensor([0, 0]), 3)):
     _what = f"padding_mask({'tensor(' + str(_lengths.tolist()) + ')' if torch.is_tensor(_lengths) else _lengths}, {_max_len})"
     _m = attempt(_what, padding_mask, _lengths, _max_len,
                  hint="lengths may be a list or a tensor: torch.as_tensor(lengths) accepts both")
@@ -405,7 +444,7 @@ check_true(all(isinstance(getattr(layer, n, None), nn.Linear) for n in ("query",
            "SelfAttention needs attributes query, key and value, each nn.Linear(d_in, d_out, bias=False); got "
            + ", ".join(f"{n}={type(getattr(layer, n, None)).__name__}" for n in ("query", "key", "value")))
 randomise_(layer, seed=1)    # weights that depend on the parameter names only (the grader compares outputs)
-x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1))       # (B, L, d_in)
+x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float32)       # (B, L, d_in)
 out, weights = attempt_pair("SelfAttention(4, 6)(x)", layer, x)
 check_shape(out, (2, 5, 6), "SelfAttention(d_in=4, d_out=6) output for x (2, 5, 4)")
 check_shape(weights, (2, 5, 5), "SelfAttention(d_in=4, d_out=6) weights for x (2, 5, 4)")
@@ -433,16 +472,16 @@ check_close(weights, torch.tensor([[[1.0, 0.0, 0.0], [0.195570, 0.804430, 0.0], 
             hint="True = may attend: fill the scores where the mask is *False* with -inf before the softmax")
 
 # %% nbgrader={"grade": true, "grade_id": "test_SelfAttention_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random weights and sizes, masks, causality, permutation equivariance) run when
-# your notebook is graded.
+# Hidden tests (random weights and sizes, masks, causality, permutation equivariance, a batch of one, a
+# sequence of one, a single real key in a row, large scores) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(201)
 _B, _L, _din, _dout = 2, 7, 5, 3
 _layer = SelfAttention(_din, _dout).eval()
 with torch.no_grad():
     for _lin in (_layer.query, _layer.key, _layer.value):
-        _lin.weight.copy_(torch.randn(_dout, _din, generator=_g))
-_x = torch.randn(_B, _L, _din, generator=_g)
+        _lin.weight.copy_(torch.randn(_dout, _din, generator=_g, dtype=torch.float32))
+_x = torch.randn(_B, _L, _din, generator=_g, dtype=torch.float32)
 
 
 ### BEGIN REFERENCE
@@ -459,7 +498,7 @@ def _reference_self_attention(_xx, _mask=None):
 
 _HINT = ("queries from self.query, keys from self.key, values from self.value; divide by sqrt(d_out); "
          "softmax over the keys (dim=-1); True in the mask = may attend")
-_m_batch = torch.rand(_B, _L, _L, generator=_g) > 0.5
+_m_batch = torch.rand(_B, _L, _L, generator=_g, dtype=torch.float32) > 0.5
 _m_batch[:, torch.arange(_L), torch.arange(_L)] = True                    # never a whole row blocked
 for _what, _m in (("no mask", None), ("causal mask (L, L)", torch.ones(_L, _L).tril().bool()),
                   ("random mask (B, L, L)", _m_batch)):
@@ -481,7 +520,7 @@ _causal = torch.ones(_L, _L).tril().bool()
 _out, _ = _layer(_x, _causal)
 for _t in (0, 3):
     _x2 = _x.clone()
-    _x2[:, _t + 1:] = torch.randn(_B, _L - _t - 1, _din, generator=_g) * 3
+    _x2[:, _t + 1:] = torch.randn(_B, _L - _t - 1, _din, generator=_g, dtype=torch.float32) * 3
     _out2, _ = _layer(_x2, _causal)
     check_close(_out2[:, :_t + 1], _out[:, :_t + 1],
                 f"SelfAttention outputs at positions 0..{_t} with a causal mask after changing the inputs after position {_t}",
@@ -495,6 +534,54 @@ check_close(_out_p, _out[:, _perm], "SelfAttention(x[:, perm]) compared with Sel
             rtol=1e-4, atol=1e-5, hint="self-attention without positional information is permutation equivariant")
 check_close(_w_p, _w[:, _perm][:, :, _perm], "SelfAttention weights for x[:, perm] compared with the permuted weights",
             rtol=1e-4, atol=1e-5)
+
+# Edge cases: B=1 and L=1 (one position attends to itself with weight 1); a (B, L, L) mask with a single real
+# key in some rows; large scores: integer weights and inputs with d_out=16 (scores and 1/sqrt(16) exact) give
+# scores up to 122, where exp(s) / sum(exp(s)) overflows, and where the real keys of some rows score
+# 108-170 below the blocked ones (zeroing blocked weights after the softmax leaves 0 / 0).
+### BEGIN REFERENCE
+def _reference_sa(_mod, _xx, _mask=None):
+    _W = {_n: getattr(_mod, _n).weight.detach().double() for _n in ("query", "key", "value")}
+    _qq, _kk, _vv = (_xx.double() @ _W[_n].T for _n in ("query", "key", "value"))
+    _s = _qq @ _kk.transpose(-2, -1) / math.sqrt(_qq.shape[-1])
+    if _mask is not None:
+        _s = _s.masked_fill(~_mask, float("-inf"))
+    _ww = torch.softmax(_s, dim=-1)
+    return _ww @ _vv, _ww
+### END REFERENCE
+
+
+_g = torch.Generator().manual_seed(202)
+_sa_small = randomise_(SelfAttention(3, 4), seed=202)
+_sa_large = randomise_(SelfAttention(4, 16), seed=203)
+with torch.no_grad():
+    for _p in _sa_large.parameters():
+        _p.mul_(5.0).round_()                                   # integer weights
+_x_int = torch.randint(-3, 4, (2, 4, 4), generator=_g).to(torch.float32)
+_one_key = torch.tensor([[[False, False, True, False], [False, True, True, False], [False, False, True, False], [True, False, False, False]],
+                         [[False, False, False, True], [True, True, False, False], [False, False, True, False], [True, False, True, True]]])
+_edge = [("B=1, L=1", _sa_small, torch.randn(1, 1, 3, generator=_g, dtype=torch.float32), None),
+         ("B=1, L=5, mask (1, L, L) with one real key in rows 0 and 3", _sa_small,
+          torch.randn(1, 5, 3, generator=_g, dtype=torch.float32),
+          torch.tensor([[[False, False, True, False, False], [True, True, False, False, False], [True, True, True, True, True],
+                         [False, False, False, False, True], [False, True, True, False, True]]])),
+         ("large scores (integer weights and inputs, d_out=16), B=2, L=4, no mask", _sa_large, _x_int, None),
+         ("large scores (integer weights and inputs, d_out=16), B=2, L=4, mask (B, L, L) with single real keys", _sa_large, _x_int, _one_key)]
+for _what, _mod, _xx, _mm in _edge:
+    _name = f"SelfAttention(d_in={_xx.shape[-1]}, d_out={_mod.query.weight.shape[0]}), {_what}"
+    _out, _w = attempt_pair(f"{_name}: forward", _mod, _xx, *([] if _mm is None else [_mm]))
+    ### BEGIN REFERENCE
+    _ref_out, _ref_w = _reference_sa(_mod, _xx, _mm)
+    ### END REFERENCE
+    check_shape(_out, (*_xx.shape[:2], _mod.query.weight.shape[0]), f"output of {_name}")
+    check_shape(_w, (_xx.shape[0], _xx.shape[1], _xx.shape[1]), f"weights of {_name}")
+    check_probabilities(_w, dim=-1, name=f"weights of {_name}")
+    if _mm is not None:
+        check_masked_zero(_w, _mm, f"weights of {_name}")
+    _hint = _HINT + "; torch.softmax subtracts each row's maximum (a hand-written exp() overflows)"
+    check_close(_w, _ref_w, f"weights of {_name}", rtol=1e-4, atol=1e-5, hint=_hint)
+    # with integer weights the values are in the tens: float32 resolves scores of ~120 to ~4e-6, hence atol=1e-3
+    check_close(_out, _ref_out, f"output of {_name}", rtol=1e-4, atol=1e-3 if _mod is _sa_large else 1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -587,17 +674,18 @@ for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
 randomise_(mha, seed=2)      # weights that depend on the parameter names only (the grader compares outputs)
 # Cross-attention: B=2, Lq=5, Lk=7, d_model=12, H=3 (dh=4).
 g = torch.Generator().manual_seed(2)
-query, key, value = torch.randn(2, 5, 12, generator=g), torch.randn(2, 7, 12, generator=g), torch.randn(2, 7, 12, generator=g)
+query, key, value = (torch.randn(2, 5, 12, generator=g, dtype=torch.float32), torch.randn(2, 7, 12, generator=g, dtype=torch.float32),
+                     torch.randn(2, 7, 12, generator=g, dtype=torch.float32))
 out, weights = attempt_pair("MultiHeadAttention(12, 3)(query, key, value)", mha, query, key, value)
 check_shape(out, (2, 5, 12), "MultiHeadAttention output (B=2, Lq=5, d_model=12)")
 check_shape(weights, (2, 3, 5, 7), "MultiHeadAttention weights (B=2, H=3, Lq=5, Lk=7)")
 check_probabilities(weights, dim=-1, name="MultiHeadAttention weights (B=2, H=3, Lq=5, Lk=7)")
-mask = torch.rand(5, 7, generator=g) > 0.5                                 # (Lq, Lk), shared by the batch
+mask = torch.rand(5, 7, generator=g, dtype=torch.float32) > 0.5                                 # (Lq, Lk), shared by the batch
 mask[:, 0] = True                                                          # never a whole row blocked
 out, weights = attempt_pair("MultiHeadAttention(12, 3)(query, key, value, mask (Lq, Lk))", mha, query, key, value, mask)
 check_shape(weights, (2, 3, 5, 7), "MultiHeadAttention weights with a (Lq, Lk) mask")
 check_masked_zero(weights, mask, "MultiHeadAttention weights with a (Lq=5, Lk=7) mask, every head")
-mask = torch.rand(2, 5, 7, generator=g) > 0.5                              # (B, Lq, Lk), one per sequence
+mask = torch.rand(2, 5, 7, generator=g, dtype=torch.float32) > 0.5                              # (B, Lq, Lk), one per sequence
 mask[:, :, 0] = True
 out, weights = attempt_pair("MultiHeadAttention(12, 3)(query, key, value, mask (B, Lq, Lk))", mha, query, key, value, mask,
                              hint="a (B, Lq, Lk) mask needs a head dimension to broadcast against (B, H, Lq, Lk): mask[:, None]")
@@ -626,8 +714,8 @@ check_close(out, torch.tensor([[[4.776771, 0.223229, 0.660477, 0.339523], [1.223
             hint="(B, H, L, dh) -> transpose(1, 2) -> reshape(B, L, d) puts the heads side by side; then apply out_proj")
 
 # %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (ValueError, bias=False, masks shared by the heads, permutation equivariance) run
-# when your notebook is graded.
+# Hidden tests (ValueError, bias=False, masks shared by the heads, permutation equivariance, large
+# scores) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 check_raises(ValueError, MultiHeadAttention, 10, 3, name="MultiHeadAttention(d_model=10, num_heads=3)")
 check_raises(ValueError, MultiHeadAttention, 6, 4, name="MultiHeadAttention(d_model=6, num_heads=4)")
@@ -637,7 +725,7 @@ check_true(all(getattr(_m0, _n).bias is None for _n in ("q_proj", "k_proj", "v_p
            + str([_n for _n in ("q_proj", "k_proj", "v_proj", "out_proj") if getattr(_m0, _n).bias is not None]))
 # ... and its output shows it (a value the grader compares; any bias would be randomised too).
 randomise_(_m0, seed=300)
-_x0 = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(300))
+_x0 = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(300), dtype=torch.float32)
 _out0, _ = attempt_pair("MultiHeadAttention(8, 2, bias=False)(x, x, x)", _m0, _x0, _x0, _x0)
 ### BEGIN REFERENCE
 _twin0 = nn.MultiheadAttention(8, 2, bias=False, batch_first=True).eval()
@@ -652,10 +740,11 @@ check_close(_out0, _want0, "MultiHeadAttention(8, 2, bias=False) self-attention 
 _g = torch.Generator().manual_seed(301)
 _B, _Lq, _Lk, _d, _H = 3, 4, 6, 10, 2
 _mha = randomise_(MultiHeadAttention(_d, _H), seed=301).eval()   # weights by name: any registration order
-_xq, _xk, _xv = torch.randn(_B, _Lq, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g)
-_m2 = torch.rand(_Lq, _Lk, generator=_g) > 0.5
+_xq, _xk, _xv = (torch.randn(_B, _Lq, _d, generator=_g, dtype=torch.float32), torch.randn(_B, _Lk, _d, generator=_g, dtype=torch.float32),
+                 torch.randn(_B, _Lk, _d, generator=_g, dtype=torch.float32))
+_m2 = torch.rand(_Lq, _Lk, generator=_g, dtype=torch.float32) > 0.5
 _m2[torch.arange(_Lq), torch.arange(_Lq)] = True
-_m3 = torch.rand(_B, _Lq, _Lk, generator=_g) > 0.5
+_m3 = torch.rand(_B, _Lq, _Lk, generator=_g, dtype=torch.float32) > 0.5
 _m3[:, torch.arange(_Lq), (torch.arange(_Lq) + 2) % _Lk] = True
 for _what, _m, _mh in (("mask (Lq, Lk)", _m2, _m2), ("mask (B, Lq, Lk)", _m3, _m3[:, None])):
     _name = f"MultiHeadAttention({_d}, {_H}) weights (B={_B}, H={_H}, Lq={_Lq}, Lk={_Lk}), {_what}"
@@ -667,7 +756,7 @@ for _what, _m, _mh in (("mask (Lq, Lk)", _m2, _m2), ("mask (B, Lq, Lk)", _m3, _m
     check_masked_zero(_w, _mh, _name)
 
 # Permutation equivariance of self-attention (no positional information).
-_x = torch.randn(2, 7, _d, generator=_g)
+_x = torch.randn(2, 7, _d, generator=_g, dtype=torch.float32)
 _perm = torch.tensor([6, 2, 0, 5, 1, 3, 4])
 _out, _w = _mha(_x, _x, _x)
 _xp = _x[:, _perm]
@@ -676,11 +765,46 @@ check_close(_out_p, _out[:, _perm], "MultiHeadAttention self-attention on x[:, p
             rtol=1e-4, atol=1e-5, hint="multi-head self-attention without positional information is permutation equivariant")
 check_close(_w_p, _w[:, :, _perm][:, :, :, _perm], "MultiHeadAttention weights on x[:, perm] compared with the permuted weights",
             rtol=1e-4, atol=1e-5)
+
+# Edge cases: large scores. Integer weights, biases and inputs with d_head=16 (scores and 1/sqrt(16) exact) give
+# scores up to 125, where exp(s) / sum(exp(s)) overflows; a causal mask leaves query 0 a single real key.
+### BEGIN REFERENCE
+def _reference_mha(_mod, _xx, _mask=None):
+    _lin = lambda _l, _t: _t.double() @ _l.weight.detach().double().T + _l.bias.detach().double()
+    _BB, _LL, _dd = _xx.shape
+    _hh = _mod.num_heads
+    _split = lambda _t: _t.view(_BB, _LL, _hh, _dd // _hh).transpose(1, 2)
+    _qq, _kk, _vv = _split(_lin(_mod.q_proj, _xx)), _split(_lin(_mod.k_proj, _xx)), _split(_lin(_mod.v_proj, _xx))
+    _s = _qq @ _kk.transpose(-2, -1) / math.sqrt(_dd // _hh)
+    if _mask is not None:
+        _s = _s.masked_fill(~_mask, float("-inf"))
+    _ww = torch.softmax(_s, dim=-1)
+    return _lin(_mod.out_proj, (_ww @ _vv).transpose(1, 2).reshape(_BB, _LL, _dd)), _ww
+### END REFERENCE
+
+
+_mha_large = randomise_(MultiHeadAttention(32, 2), seed=302).eval()
+with torch.no_grad():
+    for _p in _mha_large.parameters():
+        _p.mul_(3.0).round_()                                   # integer weights and biases
+_x_int = torch.randint(-3, 4, (2, 5, 32), generator=torch.Generator().manual_seed(302)).to(torch.float32)
+for _what, _mm in (("no mask", None), ("causal mask (L, L)", torch.ones(5, 5).tril().bool())):
+    _name = f"MultiHeadAttention(32, 2) self-attention with large scores (integer weights and inputs), B=2, L=5, {_what}"
+    _out, _w = attempt_pair(f"{_name}: forward", _mha_large, _x_int, _x_int, _x_int, *([] if _mm is None else [_mm]))
+    ### BEGIN REFERENCE
+    _ref_out, _ref_w = _reference_mha(_mha_large, _x_int, _mm)
+    ### END REFERENCE
+    check_probabilities(_w, dim=-1, name=f"weights of {_name}")
+    check_close(_w, _ref_w, f"weights of {_name}", rtol=1e-4, atol=1e-5,
+                hint="torch.softmax subtracts each row's maximum before exp(); a hand-written exp() overflows")
+    # outputs are in the hundreds: float32 resolves scores of ~125 to ~4e-6, hence atol=1e-2
+    check_close(_out, _ref_out, f"output of {_name}", rtol=1e-4, atol=1e-2)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention_torch_equivalence", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests: your MultiHeadAttention against torch.nn.MultiheadAttention with the same weights
-# (self- and cross-attention, masks, bias=False) run when your notebook is graded.
+# (self- and cross-attention, masks, bias=False, one head, a batch of one, one query, one key, a batch
+# as large as the number of queries) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
 def _torch_twin(_mine, _dd, _hh, _with_bias):
@@ -699,20 +823,25 @@ def _torch_twin(_mine, _dd, _hh, _with_bias):
 _HINT = ("head h uses features [h*dh, (h+1)*dh) of each projection (view(B, L, H, dh).transpose(1, 2)); scale by "
          "1/sqrt(dh); merge with transpose(1, 2).reshape(B, Lq, d) and apply out_proj; a mask is shared by all heads")
 _g = torch.Generator().manual_seed(401)
+# Edge cases (the last four): B=1 with a single query (a decoding step), a single key, B=1 with one head, and
+# B == Lq, where an (Lq, Lk) mask must not be taken for a (B, Lk) one.
 for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5, 7, 12, 3, True, "cross"),
-                                         (3, 4, 6, 8, 4, False, "cross"), (2, 6, 6, 16, 1, True, "self")):
+                                         (3, 4, 6, 8, 4, False, "cross"), (2, 6, 6, 16, 1, True, "self"),
+                                         (1, 1, 5, 8, 2, True, "cross"), (2, 3, 1, 8, 4, True, "cross"),
+                                         (1, 4, 4, 6, 1, False, "self"), (3, 3, 4, 12, 3, True, "cross")):
     _mha = randomise_(MultiHeadAttention(_d, _H, bias=_bias), seed=400 + _Lk + _d + _H).eval()
     ### BEGIN REFERENCE
     _ref = _torch_twin(_mha, _d, _H, _bias)
     ### END REFERENCE
     if _kind == "self":
-        _xq = _xk = _xv = torch.randn(_B, _Lq, _d, generator=_g)
+        _xq = _xk = _xv = torch.randn(_B, _Lq, _d, generator=_g, dtype=torch.float32)
     else:
-        _xq, _xk, _xv = (torch.randn(_B, _Lq, _d, generator=_g), torch.randn(_B, _Lk, _d, generator=_g),
-                         torch.randn(_B, _Lk, _d, generator=_g))
-    _m2 = torch.rand(_Lq, _Lk, generator=_g) > 0.5
+        _xq, _xk, _xv = (torch.randn(_B, _Lq, _d, generator=_g, dtype=torch.float32),
+                         torch.randn(_B, _Lk, _d, generator=_g, dtype=torch.float32),
+                         torch.randn(_B, _Lk, _d, generator=_g, dtype=torch.float32))
+    _m2 = torch.rand(_Lq, _Lk, generator=_g, dtype=torch.float32) > 0.5
     _m2[torch.arange(_Lq), torch.arange(_Lq) % _Lk] = True
-    _m3 = torch.rand(_B, _Lq, _Lk, generator=_g) > 0.5
+    _m3 = torch.rand(_B, _Lq, _Lk, generator=_g, dtype=torch.float32) > 0.5
     _m3[:, torch.arange(_Lq), (torch.arange(_Lq) + 1) % _Lk] = True
     _masks = [("no mask", None, None), ("mask (Lq, Lk)", _m2, ~_m2),
               ("mask (B, Lq, Lk)", _m3, (~_m3).repeat_interleave(_H, dim=0))]
@@ -771,7 +900,7 @@ check_close(pe, torch.tensor([[0.0, 1.0, 0.0, 1.0],
                  "columns 2i and 2i+1 share the frequency 1 / 10000^(2i/d)")
 
 # %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_positional_encoding_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (other sizes, max_len=1) run when your notebook is graded.
+# Hidden tests (other sizes, max_len=1, d_model=2, a wide table) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
 def _reference_pe(_n, _d):
@@ -783,7 +912,8 @@ def _reference_pe(_n, _d):
 ### END REFERENCE
 
 
-for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2)):
+# Edge cases: one position (a (1, d) table, not (d,)), the smallest d_model (2), a wide table, d/2 odd.
+for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2), (1, 2), (3, 64), (5, 10)):
     _pe = attempt(f"sinusoidal_positional_encoding({_max_len}, {_d})", sinusoidal_positional_encoding, _max_len, _d)
     check_dtype(_pe, torch.float32, f"sinusoidal_positional_encoding({_max_len}, {_d})")
     check_close(_pe, _reference_pe(_max_len, _d), f"sinusoidal_positional_encoding({_max_len}, {_d})", rtol=0, atol=1e-4,
