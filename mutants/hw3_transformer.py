@@ -94,6 +94,19 @@ MUTANTS = [
             out[:, 1:] = tgt[:, :-1]
             return out
         """, correct=True, description="fills a new tensor"),
+    Mutant("shift_right_squeeze_batch", "shift_right", """
+        def shift_right(tgt, bos_id):
+            bos = torch.full_like(tgt[:, :1], bos_id)
+            return torch.cat([bos, tgt[:, :-1]], dim=1).squeeze(0)
+        """, description=".squeeze(0) (meant for one unbatched sequence) drops a batch dimension of 1"),
+    Mutant("shift_right_float_bos", "shift_right", """
+        def shift_right(tgt, bos_id):
+            return torch.cat([torch.ones(tgt.size(0), 1) * bos_id, tgt[:, :-1]], dim=1)
+        """, description="a BOS column from torch.ones makes the token ids float"),
+    Mutant("shift_right_pad", "shift_right", """
+        def shift_right(tgt, bos_id):
+            return F.pad(tgt[:, :-1], (1, 0), value=bos_id)
+        """, correct=True, description="F.pad of tgt[:, :-1] with BOS (an empty slice when L = 1)"),
     # ---------------------------------------------------------------- EncoderLayer
     Mutant("encoder_mask_not_inverted", "EncoderLayer", _encoder(_ENC_OK.format(kpm="pad_mask")),
            description="passes the True=real mask as PyTorch's key_padding_mask (True=padding)"),
@@ -139,6 +152,8 @@ MUTANTS = [
         x = self.norm1(x + sa(x))
         return self.norm2(x + ff(x))
     """), correct=True, description="padding as a per-head float attn_mask instead of key_padding_mask"),
+    Mutant("encoder_mask_squeezed", "EncoderLayer", _encoder(_ENC_OK.format(kpm="~pad_mask.squeeze()")),
+           description="squeezes pad_mask (as if it were (B, 1, L)), which drops a batch or a length of 1"),
     # ---------------------------------------------------------------- DecoderLayer
     Mutant("decoder_not_causal", "DecoderLayer", _decoder(_DEC_BODY.format(causal="None", cross_q="h", cross_kv="memory")),
            description="self-attention without the causal mask"),
@@ -153,6 +168,13 @@ MUTANTS = [
     Mutant("decoder_is_causal_float_mask", "DecoderLayer", _decoder(_DEC_BODY.format(
         causal="nn.Transformer.generate_square_subsequent_mask(L)", cross_q="h", cross_kv="memory")),
         correct=True, description="PyTorch's float -inf causal mask"),
+    Mutant("decoder_causal_sized_by_memory", "DecoderLayer", _decoder(_DEC_BODY.format(
+        causal="torch.ones(memory.size(1), memory.size(1), dtype=torch.bool).triu(1)[:L, :L]", cross_q="h", cross_kv="memory")),
+        description="sizes the causal mask by the memory length (works only while Lt <= Ls)"),
+    Mutant("decoder_masks_squeezed", "DecoderLayer", _decoder(_DEC_BODY.format(causal=_TRIU, cross_q="h", cross_kv="memory")
+                                                              .replace("~tgt_pad_mask", "~tgt_pad_mask.squeeze()")
+                                                              .replace("~memory_pad_mask", "~memory_pad_mask.squeeze()")),
+           description="squeezes the padding masks, which drops a batch dimension of 1"),
     # ---------------------------------------------------------------- greedy_decode
     Mutant("greedy_ignores_eos", "greedy_decode", """
         @torch.no_grad()
@@ -205,6 +227,38 @@ MUTANTS = [
                 results.append(seq[1:])
             return results
         """, correct=True, description="one source at a time"),
+    Mutant("greedy_squeezed_batch", "greedy_decode", """
+        @torch.no_grad()
+        def greedy_decode(model, src, bos_id, eos_id, max_len):
+            memory = model.encode(src)
+            ys = torch.full((src.size(0), 1), bos_id, dtype=torch.long)
+            done = torch.zeros(src.size(0), dtype=torch.bool)
+            for _ in range(max_len):
+                nxt = model.decode(ys, memory)[:, -1].argmax(-1)
+                ys = torch.cat([ys, nxt[:, None]], 1)
+                done |= nxt == eos_id
+                if done.all():
+                    break
+            rows = ys[:, 1:].squeeze().tolist()
+            return [r[:r.index(eos_id) + 1] if eos_id in r else r for r in rows]
+        """, description="ys.squeeze() before tolist(): a batch of one gives a flat list of ints"),
+    Mutant("greedy_first_step_outside_loop", "greedy_decode", """
+        @torch.no_grad()
+        def greedy_decode(model, src, bos_id, eos_id, max_len):
+            memory = model.encode(src)
+            ys = torch.full((src.size(0), 1), bos_id, dtype=torch.long)
+            nxt = model.decode(ys, memory)[:, -1].argmax(-1)
+            ys = torch.cat([ys, nxt[:, None]], 1)
+            for _ in range(max_len - 1):
+                if (ys == eos_id).any(1).all():
+                    break
+                nxt = model.decode(ys, memory)[:, -1].argmax(-1)
+                ys = torch.cat([ys, nxt[:, None]], 1)
+            out = []
+            for row in ys[:, 1:].tolist():
+                out.append(row[:row.index(eos_id) + 1] if eos_id in row else row)
+            return out
+        """, correct=True, description="first token before the loop, max_len - 1 more, rows cut at their first EOS"),
     # ---------------------------------------------------------------- beam_search
     Mutant("beam_finished_stay_in_beam", "beam_search", """
         @torch.no_grad()
@@ -300,4 +354,68 @@ MUTANTS = [
             best = max(finished + beams, key=lambda h: h[1])
             return best[0][1:], best[1]
         """, description="does not count EOS's log-probability"),
+    Mutant("beam_sorts_tensor_tuples", "beam_search", """
+        @torch.no_grad()
+        def beam_search(model, src, bos_id, eos_id, beam_size, max_len):
+            memory = model.encode(src)
+            beams, finished = [(0.0, torch.tensor([bos_id]))], []
+            for _ in range(max_len):
+                cands = []
+                for score, seq in beams:
+                    lp = F.log_softmax(model.decode(seq[None], memory)[0, -1], -1)
+                    for v in range(lp.numel()):
+                        cands.append((score + lp[v].item(), torch.cat([seq, torch.tensor([v])])))
+                cands.sort(reverse=True)
+                beams = []
+                for score, seq in cands[:beam_size]:
+                    (finished if int(seq[-1]) == eos_id else beams).append((score, seq))
+                if not beams:
+                    break
+            score, seq = max(finished + beams, key=lambda h: h[0])
+            return seq[1:].tolist(), score
+        """, description="sorts (score, token tensor) tuples: equal scores compare the tensors and raise"),
+    Mutant("beam_clamps_to_vocab", "beam_search", """
+        @torch.no_grad()
+        def beam_search(model, src, bos_id, eos_id, beam_size, max_len):
+            memory = model.encode(src)
+            beams, finished = [([bos_id], 0.0)], []
+            for _ in range(max_len):
+                cands = []
+                for seq, score in beams:
+                    lp = F.log_softmax(model.decode(torch.tensor([seq]), memory)[0, -1], -1)
+                    beam_size = min(beam_size, lp.numel())
+                    cands += [(seq + [v], score + float(lp[v])) for v in range(lp.numel())]
+                cands.sort(key=lambda h: -h[1])
+                beams = []
+                for h in cands[:beam_size]:
+                    (finished if h[0][-1] == eos_id else beams).append(h)
+                if not beams:
+                    break
+            best = max(finished + beams, key=lambda h: h[1])
+            return best[0][1:], best[1]
+        """, description="caps beam_size at the vocabulary size (after step 1 there are more candidates than V)"),
+    Mutant("beam_keeps_beam_size_live", "beam_search", """
+        @torch.no_grad()
+        def beam_search(model, src, bos_id, eos_id, beam_size, max_len):
+            memory = model.encode(src)
+            beams, finished = [([bos_id], 0.0)], []
+            for _ in range(max_len):
+                cands = []
+                for seq, score in beams:
+                    lp = F.log_softmax(model.decode(torch.tensor([seq]), memory)[0, -1], -1)
+                    cands += [(seq + [v], score + float(lp[v])) for v in range(lp.numel())]
+                cands.sort(key=lambda h: -h[1])
+                beams = []
+                for h in cands:
+                    if h[0][-1] == eos_id:
+                        finished.append(h)
+                    elif len(beams) < beam_size:
+                        beams.append(h)
+                    if len(beams) == beam_size:
+                        break
+                if not beams:
+                    break
+            best = max(finished + beams, key=lambda h: h[1])
+            return best[0][1:], best[1]
+        """, correct=True, description="finished hypotheses do not take beam slots: beam_size live ones are kept (fairseq style)"),
 ]

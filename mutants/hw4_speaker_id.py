@@ -148,6 +148,13 @@ MUTANTS = [
     def forward(self, x):
         return self.net(x)
     """, correct=True, description="an nn.Sequential of the same modules"),
+    Mutant("ff_unbatched_squeeze", "ConformerFeedForward", _FF_INIT + """
+    def forward(self, x):
+        if x.dim() == 2:
+            x = x.unsqueeze(0)
+        h = F.silu(self.linear1(self.layer_norm(x)))
+        return self.dropout(self.linear2(self.dropout(h))).squeeze(0)
+    """, description="accepts an unbatched (T, d) input by squeezing dim 0 at the end, which drops a batch of 1"),
     # ---------------------------------------------------------------- ConformerConvModule
     Mutant("conv_glu_wrong_axis", "ConformerConvModule", _conv(glu="F.glu(self.pointwise_conv1(h), dim=-1)"),
            description="GLU over time instead of channels"),
@@ -188,6 +195,16 @@ MUTANTS = [
         h = nn.SiLU()(self.batch_norm(self.depthwise_conv(a * torch.sigmoid(b))))
         return self.dropout(self.pointwise_conv2(h)).permute(0, 2, 1)
     """, correct=True, description="permute, chunk and a*sigmoid(b)"),
+    Mutant("conv_squeezed_output", "ConformerConvModule", _conv(ret="h.transpose(1, 2).squeeze()"),
+           description=".squeeze() on the result drops a batch or time dimension of 1"),
+    Mutant("conv_same_padding_flat_batch_norm", "ConformerConvModule", _CONV_INIT + """
+    def forward(self, x):
+        B, T, d = x.shape
+        h = F.glu(self.pointwise_conv1(self.layer_norm(x).transpose(1, 2)), dim=1)
+        h = F.conv1d(h, self.depthwise_conv.weight, self.depthwise_conv.bias, padding="same", groups=d)
+        h = self.batch_norm(h.transpose(1, 2).reshape(B * T, d)).reshape(B, T, d).transpose(1, 2)
+        return self.dropout(self.pointwise_conv2(F.silu(h))).transpose(1, 2)
+    """, correct=True, description="padding='same' (kernel longer than T too) and batch norm over (B*T, d) rows"),
     # ---------------------------------------------------------------- ConformerBlock
     Mutant("block_full_step_ff", "ConformerBlock", _block(half="1.0"), description="full-step feed-forwards"),
     Mutant("block_mask_not_inverted", "ConformerBlock", _block(kpm="pad_mask"),
@@ -221,6 +238,8 @@ MUTANTS = [
         x = x + 0.5 * self.ff2(x)
         return self.final_norm(x)
     """, correct=True, description="a float key_padding_mask with -inf"),
+    Mutant("block_mask_squeezed", "ConformerBlock", _block(kpm="~pad_mask.squeeze()"),
+           description="squeezes pad_mask (as if it were (B, 1, T)), which drops a batch or a length of 1"),
     # ---------------------------------------------------------------- SelfAttentionPooling
     Mutant("sap_mean", "SelfAttentionPooling", _SAP_INIT + """
     def forward(self, x, pad_mask=None):
@@ -251,6 +270,22 @@ MUTANTS = [
             rows.append((w.T @ xb)[0])
         return torch.stack(rows)
     """, correct=True, description="a loop over the batch keeping only real frames"),
+    Mutant("sap_naive_exp", "SelfAttentionPooling", _SAP_INIT + """
+    def forward(self, x, pad_mask=None):
+        e = torch.exp(self.attention(x).squeeze(-1))
+        if pad_mask is not None:
+            e = torch.where(pad_mask, e, torch.zeros_like(e))
+        w = e / e.sum(dim=1, keepdim=True)
+        return (w.unsqueeze(-1) * x).sum(dim=1)
+    """, description="softmax written as exp / sum: overflows (inf / inf = nan) for scores above ~88"),
+    Mutant("sap_logsumexp_bmm", "SelfAttentionPooling", _SAP_INIT + """
+    def forward(self, x, pad_mask=None):
+        s = self.attention(x).squeeze(-1)
+        if pad_mask is not None:
+            s = s.masked_fill(~pad_mask, -1e9)
+        w = torch.exp(s - torch.logsumexp(s, dim=1, keepdim=True))
+        return torch.bmm(w.unsqueeze(1), x).squeeze(1)
+    """, correct=True, description="exp(s - logsumexp(s)) with -1e9 for padding, bmm"),
     # ---------------------------------------------------------------- AMSoftmax
     Mutant("ams_margin_all_classes", "AMSoftmax", _ams(ret="self.s * (cos - self.m)"),
            description="subtracts the margin from every class"),
@@ -279,4 +314,12 @@ MUTANTS = [
             logits[torch.arange(len(labels)), labels] -= self.s * self.m
         return logits
     """, correct=True, description="hand-written norms, einsum, indexed margin"),
+    Mutant("ams_norm_clamped_at_one", "AMSoftmax", _ams(
+        cos="(x / x.norm(dim=1, keepdim=True).clamp(min=1.0)) @ F.normalize(self.weight, dim=1).T"),
+           description="divides x by its norm clamped at 1 (clamp(min=1.0) instead of a tiny eps): short rows are not normalised"),
+    Mutant("ams_squeezed_cosines", "AMSoftmax", _ams(
+        cos="(F.normalize(x, dim=1).unsqueeze(1) * F.normalize(self.weight, dim=1).unsqueeze(0)).sum(-1).squeeze()"),
+           description="cosines by broadcasting, then .squeeze(), which drops a batch of 1"),
+    Mutant("ams_weight_renorm_trick", "AMSoftmax", _ams(cos="F.normalize(x, dim=1) @ self.weight.renorm(2, 0, 1e-5).mul(1e5).T"),
+           correct=True, description="the original AM-softmax code's weight.renorm(2, 0, 1e-5).mul(1e5) for unit rows"),
 ]

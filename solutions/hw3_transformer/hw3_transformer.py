@@ -97,6 +97,16 @@ _out = shift_right(_tgt, 1)
 check_equal(_out, torch.cat([torch.ones(3, 1, dtype=torch.long), _copy[:, :-1]], 1), "shift_right of a (3, 6) batch, bos_id=1")
 check_equal(_tgt, _copy, "the target after calling shift_right (it must not change)", hint="work on a copy, not in place")
 check_equal(shift_right(torch.tensor([[7], [9]]), 4), torch.tensor([[4], [4]]), "shift_right of a (2, 1) batch, bos_id=4")
+# Edge cases: a batch of one (of length 1 and 5); token ids stay integers
+check_equal(shift_right(torch.tensor([[7]]), 4), torch.tensor([[4]]), "shift_right of a (1, 1) batch, bos_id=4",
+            hint="keep both dimensions: no .squeeze(), the result has the shape of tgt")
+_row = torch.randint(3, 20, (1, 5), generator=torch.Generator().manual_seed(6))
+_out1 = shift_right(_row, 2)
+check_equal(_out1, torch.cat([torch.full((1, 1), 2), _row[:, :-1]], 1), "shift_right of a (1, 5) batch, bos_id=2",
+            hint="keep the batch dimension even when B = 1: no .squeeze()")
+check_true(not _out1.is_floating_point(),
+           f"shift_right must return integer token ids (like tgt), got dtype {_out1.dtype}: "
+           "torch.ones / torch.zeros make float tensors; use torch.full_like(tgt[:, :1], bos_id)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -193,6 +203,24 @@ for _norm_first in (False, True):
     _x2[1, 4:] = 100.0
     check_close(_layer(_x2, _pad)[1, :4], _layer(_x, _pad)[1, :4], "real positions' outputs after changing the PADDED inputs",
                 atol=1e-5, hint="padded keys must be masked out of the attention")
+# Edge cases: one head, a batch of one, length 1, a row with a single real token
+for _norm_first in (False, True):
+    _layer1 = randomise_(EncoderLayer(8, 1, 12, norm_first=_norm_first), seed=5).eval()
+    ### BEGIN REFERENCE
+    _ref1 = nn.TransformerEncoderLayer(8, 1, 12, dropout=0.0, batch_first=True, norm_first=_norm_first).eval()
+    _ref1.load_state_dict(_layer1.state_dict())
+    ### END REFERENCE
+    for _B, _L, _lengths in ((1, 1, [1]), (1, 5, [1]), (2, 1, [1, 1]), (2, 4, [4, 1])):
+        _xe = torch.randn(_B, _L, 8, generator=_g, dtype=torch.float32)
+        _pade = torch.arange(_L) < torch.tensor(_lengths)[:, None]         # (B, L) True = real
+        ### BEGIN REFERENCE
+        with torch.enable_grad():
+            _expected_e = _ref1(_xe, src_key_padding_mask=~_pade)
+        ### END REFERENCE
+        check_close(_layer1(_xe, _pade), _expected_e,
+                    f"EncoderLayer(8, nhead=1, 12, norm_first={_norm_first}) with x of shape ({_B}, {_L}, 8), lengths {_lengths}",
+                    atol=1e-5, hint="a batch of 1 or a length of 1 is no special case: keep pad_mask's (B, L) shape "
+                                    "(no .squeeze()) and pass ~pad_mask as key_padding_mask")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -299,6 +327,28 @@ for _norm_first in (False, True):
     check_close(_dec(_y2, _mem)[:, :3], _dec(_y, _mem)[:, :3],
                 "outputs at positions 0..2 after changing the target inputs at positions 3..5",
                 atol=1e-5, hint="self-attention must be causal: position t attends to positions <= t only")
+# Edge cases: one head, a batch of one, a target of length 1, a target LONGER than the memory,
+# a memory row with a single real position
+for _norm_first in (False, True):
+    _dec1 = randomise_(DecoderLayer(8, 1, 12, norm_first=_norm_first), seed=6).eval()
+    ### BEGIN REFERENCE
+    _ref1 = nn.TransformerDecoderLayer(8, 1, 12, dropout=0.0, batch_first=True, norm_first=_norm_first).eval()
+    _ref1.load_state_dict({k.replace("cross_attn.", "multihead_attn."): v for k, v in _dec1.state_dict().items()})
+    ### END REFERENCE
+    for _B, _Lt, _Ls, _tgt_lengths, _mem_lengths in ((1, 1, 3, [1], [3]), (1, 4, 4, [4], [1]), (2, 5, 2, [5, 3], [2, 1])):
+        _ye = torch.randn(_B, _Lt, 8, generator=_g, dtype=torch.float32)
+        _meme = torch.randn(_B, _Ls, 8, generator=_g, dtype=torch.float32)
+        _tgt_pade = torch.arange(_Lt) < torch.tensor(_tgt_lengths)[:, None]     # (B, Lt) True = real
+        _mem_pade = torch.arange(_Ls) < torch.tensor(_mem_lengths)[:, None]     # (B, Ls) True = real
+        ### BEGIN REFERENCE
+        with torch.enable_grad():
+            _expected_e = _ref1(_ye, _meme, tgt_mask=torch.ones(_Lt, _Lt, dtype=torch.bool).triu(1),
+                                tgt_key_padding_mask=~_tgt_pade, memory_key_padding_mask=~_mem_pade)
+        ### END REFERENCE
+        check_close(_dec1(_ye, _meme, _tgt_pade, _mem_pade), _expected_e,
+                    f"DecoderLayer(8, nhead=1, 12, norm_first={_norm_first}) with B={_B}, Lt={_Lt}, Ls={_Ls}, "
+                    f"target lengths {_tgt_lengths}, memory lengths {_mem_lengths}", atol=1e-5,
+                    hint="the causal mask is (Lt, Lt), sized by the TARGET; keep the masks' (B, L) shapes (no .squeeze())")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -372,6 +422,19 @@ for _seed, _V, _max_len in ((11, 7, 8), (12, 5, 3), (13, 9, 10)):
     check_equal([[int(t) for t in r] for r in _got], _greedy_reference(_toy, _src, 0, 2, _max_len),
                 f"greedy_decode on ToySeq2Seq(V={_V}, seed={_seed}) for 4 sources, bos=0, eos=2, max_len={_max_len}",
                 hint="each row stops at its own EOS (included); rows without EOS have exactly max_len tokens; no BOS")
+
+# Edge cases: a batch of one (EOS late, EOS as the very first token, no EOS within max_len),
+# max_len=1, and rows of one batch that end at different steps (one at the first step)
+for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (56, 6, [[2, 3]], 4),
+                                   (50, 7, [[0, 1], [1, 1], [2, 0], [3, 2]], 1),
+                                   (55, 7, [[0, 1], [1, 1], [2, 0], [3, 2]], 6)):
+    _toy = ToySeq2Seq(vocab_size=_V, seed=_seed)
+    _src = torch.tensor(_rows)
+    _got = greedy_decode(_toy, _src, 0, 2, _max_len)
+    check_equal([[int(t) for t in r] for r in _got], _greedy_reference(_toy, _src, 0, 2, _max_len),
+                f"greedy_decode on ToySeq2Seq(V={_V}, seed={_seed}) for src={_rows}, bos=0, eos=2, max_len={_max_len}",
+                hint="one list per source row, also for a batch of one (no .squeeze()); a row that starts with EOS is "
+                     "[eos]; at most max_len tokens (BOS does not count)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -453,7 +516,7 @@ def _exhaustive(model, src, bos, eos, max_len):
     return _champion[0][1:], _champion[1]
 ### END REFERENCE
 
-for _seed, _V, _max_len, _src0 in ((22, 4, 4, 2), (21, 5, 3, 3), (30, 4, 4, 1)):
+for _seed, _V, _max_len, _src0 in ((22, 4, 4, 2), (21, 5, 3, 3), (30, 4, 4, 1), (87, 4, 3, 3)):
     _toy = ToySeq2Seq(vocab_size=_V, seed=_seed, scale=1.0)
     _src = torch.tensor([[_src0, 0]])
     ### BEGIN REFERENCE
@@ -474,6 +537,41 @@ for _seed, _V, _max_len, _src0 in ((22, 4, 4, 2), (21, 5, 3, 3), (30, 4, 4, 1)):
             break
     ### END REFERENCE
     check_equal([int(t) for t in _tokens1], _seq[1:], f"beam_search with beam_size=1 on ToySeq2Seq(V={_V}, seed={_seed}) (greedy)")
+
+# Edge cases where every correct beam search finds the exhaustive optimum: max_len=1 (the best first
+# token, with EOS second), EOS as the best first token (any beam size), beam_size >= V with max_len=2
+for _seed, _V, _src0, _beam, _max_len in ((23, 5, 0, 3, 1), (62, 6, 3, 2, 5), (67, 6, 0, 3, 4), (21, 5, 1, 7, 2)):
+    _toy = ToySeq2Seq(vocab_size=_V, seed=_seed, scale=1.0)
+    _src = torch.tensor([[_src0, 0]])
+    ### BEGIN REFERENCE
+    _want_tokens, _want_score = _exhaustive(_toy, _src, 0, 2, _max_len)
+    ### END REFERENCE
+    _tokens, _score = beam_search(_toy, _src, 0, 2, _beam, _max_len)
+    _what = f"beam_search with beam_size={_beam}, max_len={_max_len} on ToySeq2Seq(V={_V}, seed={_seed}), src={_src.tolist()}"
+    check_equal([int(t) for t in _tokens], _want_tokens, _what + ": tokens",
+                hint="hypotheses cut at max_len compete with finished ones; a hypothesis that ends with EOS is finished "
+                     "(also at the first step); more beams than tokens is allowed")
+    check_close(torch.tensor(float(_score)), torch.tensor(_want_score), _what + ": score", atol=1e-4)
+
+# Ties: tokens 3 and 4 score the same everywhere (and what follows them too), so several hypotheses share
+# the best score. Any of them is right: the tokens are compared with 4 written as 3, and the score.
+_tie = ToySeq2Seq(vocab_size=5, seed=101, scale=1.0)
+with torch.no_grad():
+    _tie.transition[:, :, 4] = _tie.transition[:, :, 3]
+    _tie.transition[:, 4, :] = _tie.transition[:, 3, :]
+    _tie.position_bias[:, 4] = _tie.position_bias[:, 3]
+_src = torch.tensor([[0, 0]])
+### BEGIN REFERENCE
+_want_tokens, _want_score = _exhaustive(_tie, _src, 0, 2, 3)
+### END REFERENCE
+for _beam in (5 ** 3, 1):
+    _tokens, _score = beam_search(_tie, _src, 0, 2, _beam, 3)
+    _what = f"beam_search with beam_size={_beam}, max_len=3 on a model with tied hypotheses (tokens 3 and 4 interchangeable)"
+    check_equal([3 if int(t) == 4 else int(t) for t in _tokens], [3 if t == 4 else t for t in _want_tokens],
+                _what + ": tokens, 4 written as 3",
+                hint="equal scores must not break your ranking (sorting (score, tensor) tuples compares the tensors "
+                     "on a tie); sort by the score only")
+    check_close(torch.tensor(float(_score)), torch.tensor(_want_score), _what + ": score", atol=1e-4)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}

@@ -104,6 +104,16 @@ check_true(not torch.allclose(_a, _eval_out, atol=1e-4),
            "ConformerFeedForward(dropout=0.5) in training mode gave the eval-mode output: apply self.dropout")
 _ff.eval()
 check_close(_ff(_x), _expected, "ConformerFeedForward in eval mode after a training-mode call", atol=1e-5)
+# Edge cases: a batch of one, a single frame
+_ff1 = randomise_(ConformerFeedForward(6, 3), seed=7).eval()
+for _shape in ((1, 1, 6), (1, 4, 6), (3, 1, 6)):
+    _xe = torch.randn(*_shape, generator=seeded(32), dtype=torch.float32)
+    ### BEGIN REFERENCE
+    _he = F.layer_norm(_xe, (6,), _ff1.layer_norm.weight, _ff1.layer_norm.bias)
+    _expected_e = F.linear(F.silu(F.linear(_he, _ff1.linear1.weight, _ff1.linear1.bias)), _ff1.linear2.weight, _ff1.linear2.bias)
+    ### END REFERENCE
+    check_close(_ff1(_xe), _expected_e, f"ConformerFeedForward(6, expansion=3) for x of shape {_shape}", atol=1e-5,
+                hint="the output has the shape of x, also when B = 1 or T = 1: no .squeeze()")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -193,6 +203,20 @@ _expected = conv_module_reference(_conv, _x, training=True)
 ### END REFERENCE
 check_close(_conv(_x), _expected, "ConformerConvModule(10, kernel_size=7) in training mode (batch statistics)", atol=1e-4,
             hint="use self.batch_norm, the module, so it switches between batch and running statistics")
+# Edge cases: a batch of one, a single frame, a kernel longer than the sequence (eval mode),
+# and batch statistics over the frames of a single utterance (training mode, B = 1)
+_conv1 = randomise_(ConformerConvModule(4, 7), seed=10).eval()
+for _shape in ((1, 1, 4), (1, 3, 4), (2, 1, 4)):
+    _xe = torch.randn(*_shape, generator=seeded(33), dtype=torch.float32)
+    check_close(_conv1(_xe), conv_module_reference(_conv1, _xe),
+                f"ConformerConvModule(4, kernel_size=7) in eval mode for x of shape {_shape} (kernel longer than T)",
+                atol=1e-5, hint="the output has the shape of x, also when B = 1 or T = 1: no .squeeze(); "
+                                "padding k // 2 keeps the length")
+_conv1.train()
+_xe = torch.randn(1, 5, 4, generator=seeded(34), dtype=torch.float32)
+check_close(_conv1(_xe), conv_module_reference(_conv1, _xe, training=True),
+            "ConformerConvModule(4, kernel_size=7) in training mode for x of shape (1, 5, 4)", atol=1e-4,
+            hint="batch norm's statistics are over the batch AND time: a batch of one still has 5 frames")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -282,6 +306,18 @@ check_close(_block(_x, _pad)[_pad], block_reference(_block, _x, _pad)[_pad],
             hint="pad_mask is True for REAL frames; key_padding_mask wants True for padding: pass ~pad_mask")
 check_close(_block(_x), block_reference(_block, _x), "ConformerBlock(12, nhead=4) without a mask", atol=1e-5,
             hint="half-step feed-forwards (0.5 * ff), attention on attn_norm(x), then conv, then final_norm")
+# Edge cases: one head, a batch of one, a single frame, a row with a single real frame
+torch.manual_seed(22)
+_block1 = randomise_(ConformerBlock(8, 1, 2, 3), seed=23).eval()
+_block1.ff1, _block1.conv, _block1.ff2 = StandIn(8, 24), StandIn(8, 25), StandIn(8, 26)
+for _B, _T, _lengths in ((1, 1, [1]), (1, 4, [1]), (2, 1, [1, 1]), (2, 3, [3, 1])):
+    _xe = torch.randn(_B, _T, 8, generator=seeded(35), dtype=torch.float32)
+    _pade = torch.arange(_T) < torch.tensor(_lengths)[:, None]             # (B, T) True = real
+    check_close(_block1(_xe, _pade)[_pade], block_reference(_block1, _xe, _pade)[_pade],
+                f"ConformerBlock(8, nhead=1) for x of shape ({_B}, {_T}, 8), lengths {_lengths}, real frames", atol=1e-5,
+                hint="keep pad_mask's (B, T) shape (no .squeeze()) and pass ~pad_mask as key_padding_mask")
+    check_close(_block1(_xe), block_reference(_block1, _xe),
+                f"ConformerBlock(8, nhead=1) for x of shape ({_B}, {_T}, 8) without a mask", atol=1e-5)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -341,6 +377,33 @@ _x2[~_pad] = 1e4
 check_close(_pool(_x2, _pad), _out, "SelfAttentionPooling after changing the PADDED frames", atol=1e-4)
 check_true(not torch.allclose(_pool(_x), _x.mean(dim=1), atol=1e-3),
            "SelfAttentionPooling returned the plain mean of the frames: weight them with softmax(attention(x))")
+# Edge cases: a batch of one (with and without a mask), a single real frame, a single frame
+_pool1 = randomise_(SelfAttentionPooling(4), seed=38)
+_xe = torch.randn(1, 5, 4, generator=seeded(39), dtype=torch.float32)
+### BEGIN REFERENCE
+_alpha_e = torch.softmax(_xe.double() @ _pool1.attention.weight.double()[0] + _pool1.attention.bias.double(), dim=1)
+### END REFERENCE
+check_close(_pool1(_xe), (_alpha_e.unsqueeze(-1) * _xe.double()).sum(dim=1), "SelfAttentionPooling(4) for x of shape (1, 5, 4)",
+            atol=1e-5, hint="keep the batch dimension: squeeze(-1) the scores, not squeeze()")
+check_close(_pool1(_xe, torch.arange(5)[None] < 1), _xe[:, 0], "SelfAttentionPooling(4), x (1, 5, 4), only frame 0 real",
+            atol=1e-5, hint="the only real frame gets weight 1")
+check_close(_pool1(_xe[:, :1]), _xe[:, 0], "SelfAttentionPooling(4) for x of shape (1, 1, 4)", atol=1e-5)
+# Large attention logits (scores in the hundreds): exp overflows in float32, softmax does not
+_pool_big = randomise_(SelfAttentionPooling(4), seed=37)
+with torch.no_grad():
+    _pool_big.attention.weight.mul_(400.0)
+_xb = torch.randn(2, 6, 4, generator=seeded(47), dtype=torch.float32)
+_padb = torch.arange(6) < torch.tensor([6, 3])[:, None]
+### BEGIN REFERENCE
+_scores_b = _xb.double() @ _pool_big.attention.weight.double()[0] + _pool_big.attention.bias.double()     # (B, T)
+_expected_b = torch.einsum("bt,btd->bd", torch.softmax(_scores_b.masked_fill(~_padb, float("-inf")), dim=1), _xb.double())
+_expected_b1 = torch.einsum("bt,btd->bd", torch.softmax(_scores_b[:1], dim=1), _xb[:1].double())
+### END REFERENCE
+check_close(_pool_big(_xb, _padb), _expected_b, "SelfAttentionPooling with attention scores of a few hundred, masked (B=2, T=6)",
+            atol=1e-4, hint="exp(score) overflows to inf in float32 above ~88: use torch.softmax (it subtracts the "
+                            "row's maximum), with masked_fill(~pad_mask, -inf or -1e9) before it")
+check_close(_pool_big(_xb[:1]), _expected_b1, "SelfAttentionPooling with attention scores of a few hundred, no mask (B=1)",
+            atol=1e-4)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -413,6 +476,26 @@ F.cross_entropy(_logits, _labels).backward()
 ### END REFERENCE
 check_close(_ams.weight.grad, _w.grad, "gradient of the cross-entropy of AMSoftmax(x, labels) with respect to weight",
             atol=1e-5, hint="compute the logits from self.weight with differentiable torch operations (no .detach())")
+# Edge cases: embeddings and class weights of very different norms (~0.1 .. 1e4), a batch of one
+_ams1 = AMSoftmax(5, 7, s=10.0, m=0.2)
+with torch.no_grad():
+    _ams1.weight.copy_(torch.randn(7, 5, generator=seeded(40), dtype=torch.float32)
+                       * torch.tensor([[0.05], [0.3], [1.0], [10.0], [100.0], [1e3], [1e4]]))
+_xe = torch.randn(3, 5, generator=seeded(41), dtype=torch.float32) * torch.tensor([[0.05], [1.0], [1e4]])
+_labels_e = torch.tensor([6, 0, 3])
+### BEGIN REFERENCE
+_cos_e = F.normalize(_xe.double(), dim=1) @ F.normalize(_ams1.weight.double(), dim=1).T
+_expected_e = 10.0 * (_cos_e - 0.2 * F.one_hot(_labels_e, 7))
+### END REFERENCE
+with torch.no_grad():
+    check_close(_ams1(_xe, _labels_e), _expected_e, "AMSoftmax(5, 7, s=10, m=0.2) with labels, rows of x with norms ~0.1, 2, 2e4 "
+                "and weight rows with norms ~0.1 .. 2e4", atol=1e-4,
+                hint="normalise every row to unit length (F.normalize, or divide by the norm): do not clamp the norm "
+                     "at 1, do not skip the weight")
+    check_close(_ams1(_xe), 10.0 * _cos_e, "the same AMSoftmax without labels", atol=1e-4)
+    check_close(_ams1(_xe[2:], _labels_e[2:]), _expected_e[2:], "AMSoftmax with labels for a batch of one", atol=1e-4,
+                hint="logits are (B, C) also when B = 1: no .squeeze()")
+    check_close(_ams1(_xe[:1]), 10.0 * _cos_e[:1], "AMSoftmax without labels for a batch of one", atol=1e-4)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
