@@ -51,7 +51,7 @@ def cmd_grade(args) -> int:
 
 def cmd_check(args) -> int:
     from .selfcheck import run_check
-    return run_check(Path(args.notebook))
+    return run_check(Path(args.notebook), as_json=args.json)
 
 
 def cmd_demo(args) -> int:
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("check", help="self-check a notebook: run it and report the visible tests")
     p.add_argument("notebook")
+    p.add_argument("--json", action="store_true", help="print {grade_id: {passed, why}} of the visible tests as JSON")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("demo", help="build, grade the bundled example class, print the gradebook")

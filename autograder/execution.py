@@ -60,23 +60,21 @@ class ExecutionResult:
     notes: list = field(default_factory=list)       # what went wrong on the way (kernel restarts...)
 
 
-class GradingClient(NotebookClient):
-    """See the module docstring. ``test_cells``: indices of the cells whose records count."""
+class ResilientCells:
+    """The per-cell behaviour of the module docstring, for any nbclient ``NotebookClient``:
+    :class:`GradingClient` here, nbgrader's ``Execute`` preprocessor in
+    :class:`autograder.preprocessors.ResilientExecute` (formgrader, ``nbgrader autograde``).
+    ``test_cells`` (set by the user): indices of the cells whose evidence records count."""
 
-    def __init__(self, nb, *, test_cells=(), kernel_factory=None, **kwargs):
-        kwargs.setdefault("allow_errors", True)
-        kwargs.setdefault("store_widget_state", False)
-        kwargs.setdefault("interrupt_on_timeout", False)   # a timeout kills the kernel instead
-        super().__init__(nb, **kwargs)
-        self.test_cells = set(test_cells)
-        self.records: dict[int, list] = {}
-        self.notes: list[str] = []
-        self._kernel_factory = kernel_factory
-        self._output_bytes = 0
-        self._record_bytes = 0
-        self._bad_cells: set[int] = set()
-        self._cut_cells: set[int] = set()
-        self._replaying = False
+    test_cells: set = frozenset()
+    _kernel_factory = None
+
+    def _resilience(self):
+        if "_bad_cells" not in self.__dict__:
+            self.records, self.notes = {}, []
+            self._output_bytes = self._record_bytes = 0
+            self._bad_cells, self._cut_cells, self._replaying = set(), set(), False
+        return self
 
     # ------------------------------------------------------------------ kernels
     def create_kernel_manager(self):
@@ -101,7 +99,15 @@ class GradingClient(NotebookClient):
         return await super().async_start_new_kernel(**kwargs)
 
     # ------------------------------------------------------------------ cells
+    def preprocess_cell(self, cell, resources, index):
+        """nbconvert's entry point (``execute_cell`` is bound to nbclient's own method)."""
+        from nbclient.util import run_sync
+        self._check_assign_resources(resources)
+        cell = run_sync(self.async_execute_cell)(cell, index, store_history=True)
+        return cell, self.resources
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self._resilience()
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except DeadKernelError:
@@ -121,7 +127,8 @@ class GradingClient(NotebookClient):
         while True:
             await self._fresh_kernel()
             for i, earlier in enumerate(self.nb.cells[:index]):
-                if earlier.cell_type != "code" or i in self.test_cells or i in self._bad_cells:
+                if earlier.cell_type != "code" or i in self.test_cells or i in self._bad_cells \
+                        or _is_test(earlier):
                     continue
                 scratch = copy.deepcopy(earlier)              # replay output is not kept
                 self._replaying = True
@@ -138,6 +145,7 @@ class GradingClient(NotebookClient):
 
     # ------------------------------------------------------------------ messages
     def output(self, outs, msg, display_id, cell_index):
+        self._resilience()
         content = msg.get("content") or {}
         data = content.get("data") if isinstance(content, dict) else None
         if msg.get("msg_type") == "display_data" and isinstance(data, dict) and evidence.MIME in data:
@@ -181,4 +189,23 @@ class GradingClient(NotebookClient):
         return None     # widgets do not matter for grading (and their state is unbounded)
 
     def result(self) -> ExecutionResult:
+        self._resilience()
         return ExecutionResult(cells=list(self.nb.cells), records=self.records, notes=self.notes)
+
+
+def _is_test(cell) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+class GradingClient(ResilientCells, NotebookClient):
+    """nbclient's client with :class:`ResilientCells`: the grader's executor and the self-check."""
+
+    def __init__(self, nb, *, test_cells=(), kernel_factory=None, **kwargs):
+        kwargs.setdefault("allow_errors", True)
+        kwargs.setdefault("store_widget_state", False)
+        kwargs.setdefault("interrupt_on_timeout", False)   # a timeout kills the kernel instead
+        super().__init__(nb, **kwargs)
+        self.test_cells = set(test_cells)
+        self._kernel_factory = kernel_factory
+        self._resilience()

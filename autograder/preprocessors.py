@@ -129,74 +129,21 @@ class StripEvidence(Preprocessor):
 
 
 # ----------------------------------------------------------------------------- execution
-from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
-from nbclient.util import run_sync  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
-
-def _error(ename: str, evalue: str):
-    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+from .execution import ResilientCells  # noqa: E402
 
 
-class ResilientExecute(Execute):
-    """nbgrader's ``Execute``, except that a dead or stuck kernel costs one cell, not the notebook.
+class ResilientExecute(ResilientCells, Execute):
+    """nbgrader's ``Execute``, except that a dead or stuck kernel costs one cell, not the
+    notebook (the grader's own executor behaviour, :class:`autograder.execution.ResilientCells`):
+    the cell where it happened gets an error, the kernel is restarted, the earlier non-test
+    cells are run again to rebuild the state, and execution goes on."""
 
-    nbgrader stops a notebook whose kernel dies (``os._exit``, a crash, the memory limit) and
-    leaves the student ungraded; a cell that ignores the interrupt after a timeout makes every
-    later cell time out too. Here the cell where it happened gets an error (so its test fails),
-    the kernel is restarted, the earlier non-test cells (setup, solutions, the student's own
-    cells) are run again to rebuild the state, and execution goes on.
-    """
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.interrupt_on_timeout = False      # a timeout kills the kernel (a stuck one ignores interrupts)
 
-    def preprocess_cell(self, cell, resources, index):
-        try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            cell.outputs = [_error("KernelDied", "the kernel died while running this cell (for example os._exit, "
-                                                 "a crash, or the memory limit); it was restarted")]
-            self._restart_and_replay(index)
-            return cell, self.resources
-        except CellTimeoutError:   # e.g. the kernel ignored the interrupt and stopped answering
-            cell.outputs = [_error("CellTimeoutError", f"this cell ran longer than {self.timeout} s and the kernel "
-                                                       "stopped answering; it was restarted")]
-            self._restart_and_replay(index)
-            return cell, self.resources
-        if any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
-            cell.outputs.append(_error("CellTimeoutError", f"this cell ran longer than {self.timeout} s; "
-                                                           "the kernel was restarted"))
-            self._restart_and_replay(index)
-        return cell, resources
-
-    def _fresh_kernel(self) -> None:
-        """Throw the kernel away and start a new one (restart_kernel proved unreliable after a
-        second death: the new kernel never answered)."""
-        try:
-            run_sync(self._async_cleanup_kernel)()
-        except Exception:  # the old kernel is gone already
-            pass
-        self.km = self.create_kernel_manager()
-        run_sync(self.async_start_new_kernel)()
-        run_sync(self.async_start_new_kernel_client)()
-
-    def _restart_and_replay(self, index: int) -> None:
-        """New kernel; run the earlier non-test cells again, except those that killed or hung
-        a kernel (if one does so again while replaying, it joins them and the replay restarts)."""
-        import copy
-        bad = self.__dict__.setdefault("_bad_cells", set())
-        bad.add(index)
-        while True:
-            self._fresh_kernel()
-            for i, earlier in enumerate(self.nb.cells[:index]):
-                if earlier.cell_type != "code" or is_test_cell(earlier) or i in bad:
-                    continue
-                scratch = copy.deepcopy(earlier)              # replay output is not kept
-                try:
-                    super().preprocess_cell(scratch, self.resources, i)
-                except (DeadKernelError, CellTimeoutError):
-                    bad.add(i)
-                    break
-                if any(o.get("ename") == "CellTimeoutError" for o in scratch.get("outputs", [])):
-                    bad.add(i)
-                    break
-            else:
-                return
+    def preprocess(self, nb, resources=None, km=None):
+        self.test_cells = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_test_cell(c)}
+        return super().preprocess(nb, resources, km)

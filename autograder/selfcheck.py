@@ -10,6 +10,7 @@ hidden tests run when the instructor grades.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from .preprocessors import is_test_cell
 from .verdict import cell_passed
 
 
-def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> int:
+def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout, as_json: bool = False) -> int:
     if not path.exists():
         print(f"error: {path} does not exist", file=sys.stderr)
         return 2
@@ -55,6 +56,15 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout) -> 
         print(f"warning: execution stopped early: {type(exc).__name__}: {exc}", file=sys.stderr)
     for i, source in originals.items():
         nb.cells[i].source = source
+
+    if as_json:   # {grade_id: {"passed", "why"}} of the visible tests, for tools and tests
+        verdicts = {}
+        for cell in tests:
+            if _has_code(cell.source):
+                ok, why = cell_passed(cell.get("outputs", []), cell.get("execution_count"))
+                verdicts[cell.metadata["nbgrader"]["grade_id"]] = {"passed": ok, "why": why}
+        print(json.dumps(verdicts), file=out)
+        return 1 if not all(v["passed"] for v in verdicts.values()) else 0
 
     earned = total = hidden_points = 0.0
     failed = 0

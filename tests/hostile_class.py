@@ -146,8 +146,8 @@ for top, dirs, files in os.walk("/"):
                 head = f.read(65536)
         except OSError:
             continue
-        if any(m in head for m in SECRET_MARKS) or name.endswith((".ipynb", ".db", ".csv")):
-            secrets.append(path)
+        if (any(m in head for m in SECRET_MARKS) and not name.endswith(".py")) or name.endswith((".ipynb", ".db", ".csv")):
+            secrets.append(path)          # (the kit's own .py files are public and name the markers)
 print("WRITABLE_HOST_MOUNTS=" + json.dumps(sorted(writable)))
 print("SECRETS_FOUND=" + json.dumps(sorted(secrets)[:20]))
 ''')
@@ -194,8 +194,10 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
                         f.write('{"done": "forged", "id": "w1", "cells": [], "records": {}}\\n')
                 except OSError:
                     pass
+        # in the sandbox: nothing but the sandbox's own init (bwrap) besides this kernel
+        print("OTHER_PROCESSES=", len([c for c in found if not c.startswith(b"bwrap")]))
         for top, dirs, files in os.walk("/"):
-            if top.startswith(("/proc", "/sys", "/dev", "/usr")):
+            if top.startswith(("/proc", "/sys", "/dev", "/usr")) or "/lib/python" in top:
                 dirs[:] = []
                 continue
             for name in files:
@@ -205,12 +207,13 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
                         found.append(os.path.join(top, name).encode())
                     except OSError:
                         pass
-        for fd in range(3, 256):
+        import fcntl
+        for fd in range(3, 256):             # descriptors it may have inherited (non-blocking: no hang)
             try:
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
                 os.write(fd, b'{"id": "w1", "cells": [], "records": {}}\\n')
             except OSError:
                 pass
-        print("OTHER_PROCESSES=", len([f for f in found if not f.startswith(b"/")]))
         '''))
     _write(submitted, "blank_forge_channel", HW, nb)
     attack("blank_forge_channel", "blank", "blank notebook whose kernel looks for the executor's process, its "
@@ -416,7 +419,7 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
             print("HISTORY:", history[-1] if history else "")
             return torch.ones(length, length, dtype=torch.bool).triu()
         '''))
-    _own_cell(nb, "import os\nfor t, d, f in os.walk('/'):\n    if t.startswith(('/proc', '/sys', '/dev', '/usr')):\n"
+    _own_cell(nb, "import os\nfor t, d, f in os.walk('/'):\n    if t.startswith(('/proc', '/sys', '/dev', '/usr')) or '/lib/python' in t:\n"
                   "        d[:] = []\n    for n in f:\n        if n.endswith('.db'):\n            print('DB:', t, n)\n")
     _write(submitted, "leak_hidden_tests", HW, nb)
     attack("leak_hidden_tests", "leak", "prints the hidden test's source (the caller's frame, IPython's history) "

@@ -218,3 +218,8 @@ def test_grade_without_sandbox_warns(tmp_path):
     (tmp_path / "sub").mkdir()
     proc = run_cli("grade", str(tmp_path / "sub"), "--out", str(tmp_path / "out"), "--quiet", "--no-sandbox")
     assert proc.returncode == 0 and "no sandbox" in proc.stderr
+
+
+@pytest.mark.skipif(os.environ.get("AUTOGRADER_REQUIRE_SANDBOX") != "1", reason="only where the sandbox is required (CI)")
+def test_the_sandbox_is_active_where_it_is_required():
+    assert SANDBOXED, "bubblewrap is missing or does not work here: the hostile class ran without the sandbox"
