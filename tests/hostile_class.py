@@ -402,6 +402,7 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
                says=("WRITABLE_HOST_MOUNTS=" + ("[]" if mode == "bwrap-root" else '["/run/kernel"]'),
                      "SECRETS_FOUND=[]"), sandbox_only=True)
 
+    if mode == "bwrap-root":   # RLIMIT_NPROC per kernel uid needs root; elsewhere a fork bomb would hurt the host
         nb = _with_target(root, "def causal_mask(length):\n    import os, time\n    for _ in range(2000):\n"
                                 "        try:\n            if os.fork() == 0:\n                time.sleep(20)\n"
                                 "                os._exit(0)\n        except OSError:\n            break\n"
