@@ -118,13 +118,14 @@ def bwrap_command(policy: SandboxPolicy, run_dir: str, submission_dir: str, assi
             "--die-with-parent", "--new-session", *_system_binds()]
     if policy.mode == "bwrap-userns":
         args += ["--unshare-user", "--uid", "1000", "--gid", "1000"]
-    for d in _parents(ro, skip=("/usr", "/etc", "/tmp", "/run", "/home")):
-        args += ["--perms", "0755", "--dir", d]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for mount, mb in TMPFS_MB.items():       # first: a read-only bind below /tmp (a course in /tmp) stays visible
+        args += ["--perms", "1777" if mount != HOME else "0777", "--size", str(mb << 20), "--tmpfs", mount]
+    for d in _parents(ro, skip=("/usr", "/etc", "/proc", "/dev")):
+        if d not in TMPFS_MB and d != "/home":
+            args += ["--perms", "0755", "--dir", d]
     for p in ro:
         args += ["--ro-bind", p, p]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    for mount, mb in TMPFS_MB.items():
-        args += ["--perms", "1777" if mount != HOME else "0777", "--size", str(mb << 20), "--tmpfs", mount]
     args += ["--perms", "0777", "--dir", cwd,
              "--perms", "0755", "--dir", "/run",
              "--bind", run_dir, KERNEL_RUN, "--ro-bind", submission_dir, SUBMISSION_RO,
@@ -237,8 +238,8 @@ def detect() -> str:
 
 
 def _probe(mode: str) -> bool:
-    """Run a shell in the sandbox: it must not be root, must not write the read-only course
-    and must not see a file outside its allowlist."""
+    """Run the grader's Python in the sandbox: it must import the course packages, must not be
+    root, must not write the read-only course and must not see a file outside its allowlist."""
     with tempfile.TemporaryDirectory(prefix="ag-probe-") as tmp:
         work = Path(tmp)
         for sub in ("run", "files"):
@@ -246,15 +247,22 @@ def _probe(mode: str) -> bool:
             (work / sub).chmod(0o777)
         (work / "secret").write_text("x")
         policy = SandboxPolicy(mode=mode, readonly=readonly_paths(), uid=KERNEL_UID_BASE)
-        test = (f'[ "$(id -u)" != 0 ] && [ ! -e {work}/secret ] && ! touch {policy.readonly[0]}/.probe 2>/dev/null '
-                f'&& touch /tmp/x && touch {KERNEL_RUN}/ok')
+        test = ("import os, pathlib, autograder.checks, coursekit\n"
+                f"assert os.getuid() != 0 and not os.path.exists({str(work / 'secret')!r})\n"
+                f"assert not os.access({str(Path(autograder_dir()))!r}, os.W_OK)\n"
+                f"pathlib.Path('/tmp/x').write_text('x'); pathlib.Path({KERNEL_RUN!r}, 'ok').write_text('x')\n")
         cmd = bwrap_command(policy, str(work / "run"), str(work / "files"), "probe", {"PATH": "/usr/bin:/bin"},
-                            ["/bin/sh", "-c", test])
+                            [sys.executable, "-c", test])
         try:
-            ok = subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+            ok = subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             return False
         return ok and (work / "run" / "ok").exists()
+
+
+def autograder_dir() -> str:
+    import autograder
+    return str(Path(autograder.__file__).resolve().parent)
 
 
 def policy_for(memory_mb: int | None, isolate: bool = True) -> SandboxPolicy:
