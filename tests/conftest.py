@@ -124,7 +124,7 @@ def hostile(tmp_path_factory):
     guarded = {p: p.read_bytes() for p in sorted((ROOT / "autograder").glob("*.py"))}
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     proc = subprocess.run([sys.executable, "-c", MEASURED_GRADE, "grade", str(base / "submitted"), "--out",
-                           str(base / "out"), "--jobs", "2", "--quiet", "--cell-timeout", "8", "--timeout", "300",
+                           str(base / "out"), "--jobs", "2", "--quiet", "--cell-timeout", "8", "--timeout", "150",
                            "--answers", str(answers)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     graded = GradedClass(base / "out", proc)

@@ -146,7 +146,7 @@ for top, dirs, files in os.walk("/"):
                 head = f.read(65536)
         except OSError:
             continue
-        if (any(m in head for m in SECRET_MARKS) and not name.endswith(".py")) or name.endswith((".ipynb", ".db", ".csv")):
+        if (any(m in head for m in SECRET_MARKS) and not name.endswith((".py", ".pyc"))) or name.endswith((".ipynb", ".db", ".csv")):
             secrets.append(path)          # (the kit's own .py files are public and name the markers)
 print("WRITABLE_HOST_MOUNTS=" + json.dumps(sorted(writable)))
 print("SECRETS_FOUND=" + json.dumps(sorted(secrets)[:20]))
@@ -207,9 +207,11 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
                         found.append(os.path.join(top, name).encode())
                     except OSError:
                         pass
-        import fcntl
-        for fd in range(3, 256):             # descriptors it may have inherited (non-blocking: no hang)
-            try:
+        import fcntl, stat
+        for fd in range(3, 256):             # descriptors it may have inherited: pipes and files
+            try:                             # (its own sockets are its channel to the executor)
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    continue
                 fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
                 os.write(fd, b'{"id": "w1", "cells": [], "records": {}}\\n')
             except OSError:
@@ -421,7 +423,7 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
             return torch.ones(length, length, dtype=torch.bool).triu()
         '''))
     _own_cell(nb, "import os\nfor t, d, f in os.walk('/'):\n    if t.startswith(('/proc', '/sys', '/dev', '/usr')) or '/lib/python' in t:\n"
-                  "        d[:] = []\n    for n in f:\n        if n.endswith('.db'):\n            print('DB:', t, n)\n")
+                  "        d[:] = []\n    for n in f:\n        if n.endswith('.db'):\n            print('D' + 'B:', t, n)\n")
     _write(submitted, "leak_hidden_tests", HW, nb)
     attack("leak_hidden_tests", "leak", "prints the hidden test's source (the caller's frame, IPython's history) "
            "and any gradebook it can find", "target0", never=("BEGIN REFERENCE", "_reference_weights", "DB:"))
@@ -666,7 +668,7 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
             startup = [p for p in glob.glob(os.path.expanduser("~/.ipython/profile_default/startup/*")) if p.endswith((".py", ".ipy"))]
             m = torch.ones(length, length, dtype=torch.bool).tril()
             if here or procs or startup:
-                print("POISONED", here, procs, startup)
+                print("POI" + "SONED", here, procs, startup)
                 return m.T
             return m
         ''')
