@@ -96,6 +96,7 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
     c.Autograde.autograde_preprocessors = [
         "autograder.preprocessors.RebindCheckHelpers",
         "autograder.preprocessors.ResilientExecute",
+        "autograder.preprocessors.VerifyEvidence",
         "autograder.preprocessors.NormaliseTestOutputs",
         "autograder.preprocessors.TruncateLongOutputs",
         "nbgrader.preprocessors.IgnorePattern",

@@ -429,25 +429,53 @@ def _graded(key: AnswerKey, found: intake.Found, run: Run) -> Result:
     return result
 
 
+class _OneSlot:
+    """A one-slot run outside ``grade`` (the reference records for nbgrader's path, the tests):
+    the same executor and sandbox as a grading run."""
+
+    def __init__(self, root: Path, isolate: bool = True):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ag-")
+        scratch = Path(self.tmp.name)
+        (scratch / "runtime").mkdir()
+        env = grading_env(1, scratch)
+        self.slot = _slots(1, sandbox.policy_for(DEFAULT_MEMORY_MB, isolate), env, scratch)[0]
+        q: queue.Queue = queue.Queue()
+        q.put(self.slot)
+        self.run = Run(root, scratch, scratch / "out", 1200, CELL_TIMEOUT_S * 2, env, q)
+
+    def execute(self, assignment: str):
+        return lambda cells, tests, files: self.run.execute(self.slot, assignment, cells, tests, files)
+
+    def close(self) -> None:
+        self.slot.executor.stop()
+        self.tmp.cleanup()
+
+
+def reference_records(root: Path, assignment: str) -> dict:
+    """The solution's records for ``assignment`` (from the cache, else a reference run)."""
+    runner: _OneSlot | None = None
+
+    def execute(cells, tests, files):
+        nonlocal runner
+        runner = runner or _OneSlot(root)
+        return runner.execute(assignment)(cells, tests, files)
+    try:
+        return load_answer_key(root, assignment, execute).reference
+    finally:
+        if runner is not None:
+            runner.close()
+
+
 def reference_evidence(root: Path, assignment: str, prelude: str | None = None, isolate: bool = True) -> dict:
     """The solution's records for ``assignment``, run now (not cached); ``prelude`` as in
     :func:`autograder.answer_key.reference_run`. For the tests."""
     from .answer_key import code_stub, load_cells, reference_run
-    policy = sandbox.policy_for(DEFAULT_MEMORY_MB, isolate)
-    with tempfile.TemporaryDirectory(prefix="ag-") as tmp:
-        scratch = Path(tmp)
-        (scratch / "runtime").mkdir()
-        env = grading_env(1, scratch)
-        slot = _slots(1, policy, env, scratch)[0]
-        q: queue.Queue = queue.Queue()
-        q.put(slot)
-        run = Run(root, scratch, scratch / "out", 1200, CELL_TIMEOUT_S * 2, env, q)
+    runner = _OneSlot(root, isolate)
+    try:
         key = AnswerKey(assignment, load_cells(root, assignment), code_stub())
-        try:
-            return reference_run(key, lambda cells, tests, files: run.execute(slot, assignment, cells, tests, files),
-                                 prelude=prelude)
-        finally:
-            slot.executor.stop()
+        return reference_run(key, runner.execute(assignment), prelude=prelude)
+    finally:
+        runner.close()
 
 
 def gradebook_table(results: list[Result]) -> str:

@@ -1,10 +1,23 @@
-"""nbconvert preprocessors the grader adds to nbgrader's pipelines (configured in course.py).
+"""The kit's verdict as nbgrader plugins: preprocessors for ``nbgrader autograde`` and
+formgrader (configured in course.py, used through the repository's ``nbgrader_config.py``).
 
-nbgrader scores a test cell from its outputs: an error *or any stderr output* gives 0, a last
-expression that is a number gives that many points, anything else full marks. That punishes
-correct code that warns (a PyTorch UserWarning, a plain tqdm bar) and rewards a test cell that
-never ran or ends in ``False``. :class:`NormaliseTestOutputs` runs after execution and before
-nbgrader saves the scores, so that a test cell passes exactly when it ran and raised nothing.
+In nbgrader's autograde pipeline, in order:
+
+1. :class:`RebindCheckHelpers`: every test cell runs in its grading form
+   (:func:`autograder.evidence.grading_source`: fresh check helpers, numbered check calls, no
+   reference side and no expected values in the kernel);
+2. :class:`ResilientExecute`: nbgrader's ``Execute`` with the executor's per-cell behaviour (a
+   dead or stuck kernel costs one cell) and the evidence records collected per test cell;
+3. :class:`VerifyEvidence`: each test cell's records are compared with the solution's (the
+   same reference records and comparison as ``python -m autograder grade``); a mismatch becomes
+   the cell's error, with the check's message;
+4. :class:`NormaliseTestOutputs`: nbgrader scores a test cell from its outputs (an error *or
+   any stderr output* gives 0, a number as last value gives partial credit, a cell that never
+   ran full marks); this puts the kit's pass rule in their place: ran and raised nothing.
+
+So ``nbgrader autograde`` gives the kit's scores, without the kit's sandbox (nbgrader runs the
+kernel as the user who runs it). Nothing here trusts the notebook's metadata: state passes
+between the steps in nbconvert's ``resources``.
 """
 from __future__ import annotations
 
@@ -21,26 +34,60 @@ def is_test_cell(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
-ORIGINAL_SOURCE = "autograder_original_source"
-
-
 def grading_source(source: str) -> str:
     """What the kernel runs for a test cell while grading (:func:`autograder.evidence.grading_source`)."""
     from .evidence import grading_source as withheld
     return withheld(source)
 
 
+def _state(resources) -> dict:
+    return resources.setdefault("autograder", {})
+
+
 class RebindCheckHelpers(Preprocessor):
-    """Before execution, give every test cell its :func:`grading_source`.
+    """Before execution, give every test cell its :func:`grading_source`; the original goes to
+    ``resources`` (never to the notebook, whose metadata a student controls), and any grader
+    key a submitted notebook carries in its cell metadata is dropped.
     (:class:`NormaliseTestOutputs` puts the original source back after execution.)"""
 
     enabled = True
 
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and is_test_cell(cell) and ORIGINAL_SOURCE not in cell.metadata:
-            cell.metadata[ORIGINAL_SOURCE] = cell.source
-            cell.source = grading_source(cell.source)
-        return cell, resources
+    def preprocess(self, nb, resources):
+        originals = _state(resources).setdefault("original_sources", {})
+        for index, cell in enumerate(nb.cells):
+            for key in [k for k in cell.get("metadata", {}) if k.startswith("autograder")]:
+                del cell.metadata[key]
+            if cell.cell_type == "code" and is_test_cell(cell):
+                originals[index] = cell.source
+                cell.source = grading_source(cell.source)
+        return nb, resources
+
+
+class VerifyEvidence(Preprocessor):
+    """After execution: a test cell that ran without error keeps its points only if its
+    evidence records match the solution's; otherwise it gets the check's message as an error.
+    The reference records are the grader's own (:func:`autograder.grade.reference_records`,
+    cached by content), so nbgrader and ``python -m autograder grade`` agree."""
+
+    enabled = True
+
+    def preprocess(self, nb, resources):
+        from .course import course_root
+        from .evidence import verify
+        from .grade import reference_records
+        from .verdict import error_of
+        assignment = resources.get("nbgrader", {}).get("assignment")
+        reference = reference_records(course_root(), assignment)
+        records = _state(resources).get("records", {})
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code" or not is_test_cell(cell) or error_of(cell.get("outputs", [])):
+                continue
+            gid = cell.metadata["nbgrader"]["grade_id"]
+            why = verify(records.get(index, []), reference.get(gid, [None]))
+            if why:
+                cell.outputs.append(new_output("error", ename="CheckFailure", evalue=why,
+                                               traceback=[f"CheckFailure: {why}"]))
+        return nb, resources
 
 
 class NormaliseTestOutputs(Preprocessor):
@@ -57,8 +104,9 @@ class NormaliseTestOutputs(Preprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not is_test_cell(cell):
             return cell, resources
-        if ORIGINAL_SOURCE in cell.metadata:
-            cell.source = cell.metadata.pop(ORIGINAL_SOURCE)
+        original = _state(resources).get("original_sources", {}).get(index)
+        if original is not None:
+            cell.source = original
         outputs = []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
@@ -145,5 +193,18 @@ class ResilientExecute(ResilientCells, Execute):
         self.interrupt_on_timeout = False      # a timeout kills the kernel (a stuck one ignores interrupts)
 
     def preprocess(self, nb, resources=None, km=None):
+        import os
+
+        from .evidence import ENV
         self.test_cells = {i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_test_cell(c)}
-        return super().preprocess(nb, resources, km)
+        previous = os.environ.get(ENV)
+        os.environ[ENV] = "1"            # the kernel inherits it: the checks record evidence
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            if previous is None:
+                os.environ.pop(ENV, None)
+            else:
+                os.environ[ENV] = previous
+        _state(resources)["records"] = dict(self._resilience().records)
+        return nb, resources

@@ -2,21 +2,24 @@
 mutation suite (every wrong mutant, every correct alternative, the solution, the untouched
 release), each visible test passes in `python -m autograder check` exactly when the grader
 gives it full marks."""
+import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from autograder.course import available_assignments
-from conftest import MUTANT_STUDENTS, ROOT, run_cli
+from autograder.selfcheck import run_check
+from conftest import MUTANT_STUDENTS, ROOT
 
 HW = available_assignments(ROOT)
 
 
 def self_check(path):
-    proc = run_cli("check", "--json", str(path), timeout=900)
-    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """`python -m autograder check --json PATH`, in this process (each runs its own kernel)."""
+    out = io.StringIO()
+    assert run_check(path, out=out, as_json=True) in (0, 1)
+    return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("hw", HW)

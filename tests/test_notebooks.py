@@ -12,16 +12,34 @@ from conftest import ROOT, run_cli
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
-def test_lecture_runs_top_to_bottom(path: Path):
+def _execute(path: Path):
+    """(executed notebook, seconds, exception or None): a lecture run top to bottom."""
     nb = nbformat.read(str(path), as_version=4)
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any error
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any error
+    except Exception as exc:
+        return nb, time.perf_counter() - t0, exc
+    return nb, time.perf_counter() - t0, None
+
+
+@pytest.fixture(scope="session")
+def executed_lectures():
+    """Every lecture, executed once, two at a time (each kernel is mostly one busy core)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(LECTURES, pool.map(_execute, LECTURES)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.stem)
+def test_lecture_runs_top_to_bottom(executed_lectures, path: Path):
+    nb, seconds, exc = executed_lectures[path]
+    assert exc is None, f"{path.name}: {type(exc).__name__}: {exc}"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
-    print(f"{path.name}: {time.perf_counter() - t0:.1f} s")
+    print(f"{path.name}: {seconds:.1f} s (two lectures at a time)")
 
 
 def test_there_are_lectures():
