@@ -22,7 +22,12 @@ from .intake import GradedNotebook, KeyCell, graded_notebook
 
 
 class GradingError(Exception):
-    """The grader itself cannot do its job (not: a submission is broken)."""
+    """The grader itself cannot do its job (not: a submission is broken). ``results``: what it
+    did grade and write before it found out, if anything."""
+
+    def __init__(self, message: str, results=None):
+        super().__init__(message)
+        self.results = results
 
 
 @dataclass

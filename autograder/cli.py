@@ -36,8 +36,11 @@ def cmd_grade(args) -> int:
         results = grade(course_root(), Path(args.submitted), Path(args.out), args.assignment, args.jobs,
                         args.timeout, args.cell_timeout, progress=not args.quiet,
                         answers=Path(args.answers) if args.answers else None,
-                        memory_mb=args.memory_limit or None, isolate=not args.no_sandbox)
+                        memory_mb=args.memory_limit or None, isolate=not args.no_sandbox,
+                        gradebook_url=args.gradebook, write_gradebook=not args.no_gradebook)
     except (GradingError, OutputError) as exc:
+        if getattr(exc, "results", None):
+            print(gradebook_table(exc.results))
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (Interrupted, KeyboardInterrupt):
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not run kernels in the sandbox (by default, where bubblewrap works: each kernel sees "
                         "only the Python installation and the course packages, read-only, no network, its own "
                         "/proc and private temporary folders, under an unprivileged uid)")
+    p.add_argument("--gradebook", metavar="DB_URL",
+                   help="nbgrader gradebook to write the results into (default: CourseDirectory.db_url of the course's "
+                        "nbgrader_config.py, i.e. gradebook.db in the course root; $AUTOGRADER_GRADEBOOK overrides)")
+    p.add_argument("--no-gradebook", action="store_true", help="write only OUT (CSV files and feedback)")
     p.add_argument("--answers", help="hidden test labels for hw4's predictions.csv (default: the *-answers.csv "
                                      "beside $HW4_DATA or data/speakers)")
     p.set_defaults(func=cmd_grade)

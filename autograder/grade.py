@@ -57,7 +57,8 @@ class Result:
     timing: dict = field(default_factory=dict)
 
     def total(self) -> tuple[float, float]:
-        s = sum(v[0] for cells in self.scores.values() for v in cells.values())
+        """(score, max score); a cell not graded (score ``None``) counts in the maximum only."""
+        s = sum(v[0] for cells in self.scores.values() for v in cells.values() if v[0] is not None)
         m = sum(v[1] for cells in self.scores.values() for v in cells.values())
         return s, m
 
@@ -82,6 +83,7 @@ class Run:
     guard: "FileGuard | None" = None
     guard_lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    offline_mathjax: bool = False
     counter: list = field(default_factory=lambda: [0])
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,14 +106,24 @@ class Run:
 
 
 # ----------------------------------------------------------------------------- one submission
-def _predictions(task: PredictionTask, sub: intake.Submission, answers_path: Path, scratch: Path) -> tuple[dict, str]:
+def _predictions(task: PredictionTask, sub: intake.Submission, answers_path: Path | None, scratch: Path) -> tuple[dict, str]:
     """Kaggle-style grading of the submitted predictions file against the hidden labels, in
-    this process (the labels never enter a kernel). Returns ``({grade_id: (score, max)}, html)``."""
+    this process (the labels never enter a kernel). Returns ``({grade_id: (score, max)}, html)``;
+    without the labels file every rung is ``(None, max)``: not graded."""
     from coursekit.speaker_data import accuracy_from_files
 
     accuracy, why = None, ""
     names = [task.filename, *task.aliases]
     name = next((n for n in names if n in sub.files), None)
+    if answers_path is None:
+        why = (f"Not graded yet: the grader does not have the hidden test labels. Your {name or task.filename} "
+               "will be graded when your instructor grades again with them.")
+        rows = "".join(f"<tr><td>{html.escape(r.label)}</td><td>{r.threshold:.3f}</td><td>not graded</td>"
+                       f"<td>- / {r.points:g}</td></tr>" for r in task.rungs)
+        return ({r.grade_id: (None, r.points) for r in task.rungs},
+                f'<div style="border:1px solid #369;padding:.5em;margin:1em 0"><h2>{html.escape(task.filename)}</h2>'
+                f'<p><b>{html.escape(why)}</b></p><table class="scores"><tr><th>rung</th><th>threshold</th><th></th>'
+                f"<th>points</th></tr>{rows}</table></div>")
     if name is None:
         found = ", ".join(sorted(sub.files)) or "nothing"
         why = (f"No {task.filename} was submitted next to the notebook (the folder has: {found}). "
@@ -211,7 +223,8 @@ def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answ
     key_by_id = {k.grade_id: k for k in key.cells}
     for cell in gnb.cells:
         k = key_by_id.get(cell["grade_id"]) if cell["role"] == "test" else None
-        shown.append({"cell_type": cell["cell_type"], "show": k.visible_source if k else cell["source"]})
+        shown.append({"cell_type": cell["cell_type"], "show": k.visible_source if k else cell["source"],
+                      "untrusted": cell["role"] in ("solution", "own")})
     tests = {}
     for i, gid in gnb.tests.items():
         v = verdict.cells[gid]
@@ -223,7 +236,8 @@ def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answ
                            feedback.scores_table(rows) + extra_html)
     try:
         page = feedback.notebook_page(result.student_id, result.assignment, key.notebook, shown,
-                                      answer.get("cells", []), tests, result.notes, extra_html)
+                                      answer.get("cells", []), tests, result.notes, extra_html,
+                                      mathjax=feedback.mathjax_url(3) if run.offline_mathjax else None)
         page = feedback.add_header(page, head)
     except Exception:   # the detailed page failed: the scores page still says everything that counts
         _log(run.out, intake.Found(result.student_id, result.assignment, Path()), traceback.format_exc())
@@ -334,9 +348,10 @@ class Interrupted(Exception):
 def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None, jobs: int = 1,
           timeout: float = DEFAULT_TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
           progress: bool = True, answers: Path | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
-          isolate: bool = True) -> list[Result]:
+          isolate: bool = True, gradebook_url: str | None = None, write_gradebook: bool = True) -> list[Result]:
     """Grade every submission under ``submitted``; ``answers`` is the hidden-labels CSV for
-    assignments graded from a predictions file (hw4; default: :func:`default_answers`)."""
+    assignments graded from a predictions file (hw4; default: :func:`default_answers`). The
+    results also go into the course's nbgrader gradebook (:mod:`autograder.gradebook`)."""
     if not submitted.is_dir():
         raise GradingError(f"submitted folder {submitted} does not exist (expected SUBMITTED/<student_id>/<assignment>/<notebook>.ipynb)")
     known = available_assignments(root)
@@ -354,6 +369,7 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
               file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
+    missing_labels: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ag-") as tmp:
         scratch = Path(tmp)
         (scratch / "runtime").mkdir()
@@ -364,6 +380,7 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
             pool_slots.put(s)
         run = Run(root, scratch, out, timeout, cell_timeout, env, pool_slots,
                   FileGuard(root) if not policy.isolated else None)
+        run.offline_mathjax = feedback.install_mathjax(out)
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def interrupted(signum, frame):
@@ -379,12 +396,15 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
                 keys[hw] = load_answer_key(root, hw, lambda cells, tests, files, hw=hw: run.execute(
                     slots[0], hw, cells, tests, files, timeout=max(timeout, 1200)))
                 if keys[hw].predictions is not None:
-                    keys[hw].answers_path = Path(answers) if answers else default_answers(hw)
-                    if keys[hw].answers_path is None or not keys[hw].answers_path.is_file():
-                        raise GradingError(
-                            f"{hw} is graded from {keys[hw].predictions.filename} against hidden labels, but the labels "
-                            f"file {keys[hw].answers_path} does not exist: pass --answers (the *-answers.csv written by "
-                            "`python -m coursekit.speakers` beside the data folder you gave the class)")
+                    path = Path(answers) if answers else default_answers(hw)
+                    if path is not None and path.is_file():
+                        keys[hw].answers_path = path
+                    else:        # the rest is graded; these rungs stay "not graded" and the run says so
+                        missing_labels.append(
+                            f"{hw}'s {keys[hw].predictions.filename} was not graded: the hidden labels file {path} does "
+                            "not exist. Pass --answers (the *-answers.csv written by `python -m coursekit.speakers` "
+                            "beside the data folder you gave the class) and grade again; everything else is graded "
+                            "and written.")
             bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
             with ThreadPoolExecutor(max_workers=len(slots)) as pool:
                 futures = [pool.submit(_graded, keys[f.assignment], f, run) for f in todo]
@@ -407,6 +427,17 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
                 signal.signal(sig, handler)
     results.sort(key=lambda r: (r.student_id, r.assignment))
     outputs.write_csvs(out, results)
+    if write_gradebook and results:
+        from . import gradebook
+        url = gradebook_url or gradebook.course_db_url(root)
+        try:
+            for w in gradebook.write_results(root, results, url):
+                print(f"warning: {w}", file=sys.stderr)
+        except Exception as exc:
+            raise GradingError(f"the CSV files and feedback are written, but the gradebook {url} could not be "
+                               f"written: {type(exc).__name__}: {str(exc)[:300]}") from exc
+    if missing_labels:
+        raise GradingError(" ".join(missing_labels), results)
     return results
 
 

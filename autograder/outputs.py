@@ -69,8 +69,8 @@ def write_file(out: Path, parts: list[str], data: bytes) -> Path:
     return out.joinpath(*parts)
 
 
-def _num(x: float) -> str:
-    return f"{x:g}"
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:g}"
 
 
 def csv_bytes(header: list[str], rows: list[list]) -> bytes:

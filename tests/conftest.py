@@ -21,6 +21,11 @@ from autograder.course import available_assignments  # noqa: E402
 from autograder.mutants import load_mutants, submission_with, write_mutant_class  # noqa: E402
 
 
+# Grading runs of the tests write their results into this gradebook, not the course's.
+TEST_GRADEBOOK = Path(__import__("tempfile").mkdtemp(prefix="ag-tests-")) / "gradebook.db"
+os.environ["AUTOGRADER_GRADEBOOK"] = f"sqlite:///{TEST_GRADEBOOK}"
+
+
 def run_cli(*args: str, timeout: float = 1800, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env or {}),
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))

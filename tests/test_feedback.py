@@ -39,14 +39,14 @@ ATTACKS = {
 def test_no_script_from_a_submission_runs_in_its_page():
     cells, answers = [], []
     for kind, source, data in ATTACKS.values():
-        cells.append({"cell_type": kind, "show": source})
+        cells.append({"cell_type": kind, "show": source, "untrusted": True})
         answers.append({"outputs": [{"output_type": "display_data", "data": data, "metadata": {}}] if data else []})
     page = feedback.notebook_page("s", "hw", "hw", cells, answers, {}, [], "")
     parser = LiveCode()
     parser.feed(page)
     assert parser.live                                       # the template's own scripts are seen
     assert not [code for code in parser.live if "alert('A" in code]
-    assert "alert('A3')" in page                             # shown as text, escaped
+    assert "alert('A2')" in page                             # a student's Markdown, shown as text
 
 
 def test_a_hidden_test_shows_its_verdict_only_and_bad_outputs_are_dropped():
@@ -60,3 +60,11 @@ def test_a_hidden_test_shows_its_verdict_only_and_bad_outputs_are_dropped():
     page = feedback.notebook_page("s", "hw", "hw", cells, answers, tests, [], "")
     assert "SECRET" not in page and "f(3): expected 1, got 2." in page
     assert "visible print" in page and "test_f: 1 / 1 points" in page
+
+
+def test_the_course_s_own_markdown_renders_and_a_student_s_is_text():
+    cells = [{"cell_type": "markdown", "show": "## Part 1\n\nThe **scores** $QK^T$"},
+             {"cell_type": "markdown", "show": "## My answer\n\n<b>bold</b>", "untrusted": True}]
+    page = feedback.notebook_page("s", "hw", "hw", cells, [{}, {}], {}, [], "")
+    assert "<h2" in page and "<strong>scores</strong>" in page
+    assert "## My answer" in page and "&lt;b&gt;bold&lt;/b&gt;" in page

@@ -1,6 +1,7 @@
 """End-to-end grading through `python -m autograder grade` (see conftest.graded)."""
 import html
 import re
+import shutil
 
 import pytest
 
@@ -175,11 +176,44 @@ def test_hw4_missing_or_malformed_predictions_score_zero_with_a_reason(graded):
     assert "expected the header" in html.unescape(graded[HW4].feedback("bad_predictions", HW4))
 
 
-def test_hw4_grading_refuses_to_run_without_the_hidden_labels(tmp_path):
-    sub = tmp_path / "sub" / "someone" / HW4
-    sub.mkdir(parents=True)
-    (sub / f"{HW4}.ipynb").write_text((ROOT / "assignments" / HW4 / f"{HW4}.ipynb").read_text())
-    proc = run_cli("grade", str(tmp_path / "sub"), "--out", str(tmp_path / "out"), "--quiet",
+def test_without_the_hidden_labels_the_rest_is_graded_and_the_run_says_so(tmp_path):
+    """hw4's labels missing: hw2 and hw4's notebook part are graded and written; the prediction
+    rungs are "not graded" (empty in scores.csv, nothing in the gradebook) and the run exits 2."""
+    for sid in ("ada_complete", "cy_untouched"):
+        for hw in (HW4, "hw2_attention"):
+            shutil.copytree(ROOT / "examples" / "submitted" / sid / hw, tmp_path / "sub" / sid / hw)
+    proc = run_cli("grade", str(tmp_path / "sub"), "--out", str(tmp_path / "out"), "--quiet", "--jobs", "2",
                    env={"HW4_DATA": str(tmp_path / "no-data-here")})
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "--answers" in proc.stderr and "predictions.csv" in proc.stderr
+    assert "--answers" in proc.stderr and "predictions.csv" in proc.stderr and "everything else is graded" in proc.stderr
+    grades = {(r["student_id"], r["assignment"]): r for r in read_csv(tmp_path / "out" / "grades.csv")}
+    assert grades[("ada_complete", "hw2_attention")]["score"] == "30"
+    assert grades[("ada_complete", HW4)]["score"] == "20" and grades[("ada_complete", HW4)]["max_score"] == "28"
+    rungs = [r for r in read_csv(tmp_path / "out" / "scores.csv") if r["grade_id"].startswith("predictions_")]
+    assert len(rungs) == 8 and all(r["score"] == "" for r in rungs)
+    assert "Not graded yet" in (tmp_path / "out" / "feedback" / "ada_complete" / HW4 / f"{HW4}.html").read_text()
+
+
+def test_hw4_rungs_in_the_notebook_are_the_graders():
+    """The notebook shows each rung as a task cell (so nbgrader's gradebook counts its points)
+    with the threshold the grader uses."""
+    import nbformat
+
+    from autograder.course import PREDICTION_TASKS
+    nb = nbformat.read(str(ROOT / "solutions" / HW4 / f"{HW4}.ipynb"), as_version=4)
+    tasks = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("task")}
+    rungs = PREDICTION_TASKS[HW4].rungs
+    assert set(tasks) == {r.grade_id for r in rungs}
+    for r in rungs:
+        assert tasks[r.grade_id].metadata["nbgrader"]["points"] == r.points
+        assert f"**{r.threshold:.2f}**" in tasks[r.grade_id].source and r.label in tasks[r.grade_id].source
+
+
+def test_feedback_renders_formulas_offline(graded):
+    """MathJax comes with the feedback (OUT/mathjax), not from a CDN."""
+    out = graded["hw2_attention"].out
+    page = graded["hw2_attention"].feedback("ada_complete", "hw2_attention")
+    src = re.search(r'<script src="([^"]*MathJax\.js[^"]*)"', page).group(1)
+    assert not src.startswith(("http:", "https:", "//"))
+    page_dir = out / "feedback" / "ada_complete" / "hw2_attention"
+    assert (page_dir / src.split("?")[0]).resolve().is_file()

@@ -22,7 +22,7 @@
 #
 # **Part 6** is graded from the `predictions.csv` you hand in next to the notebook: the grader
 # compares it with the test labels (which you never see) and gives 2 points for each threshold
-# your accuracy reaches: **Simple, Medium, Strong, Boss** (the numbers are in the course README;
+# your accuracy reaches: **Simple, Medium, Strong, Boss** (the thresholds are at the end of part 6;
 # they were measured by training the four reference models on the default dataset). Training
 # does not run while the notebook is graded, so the file you submit is the one graded.
 #
@@ -550,6 +550,18 @@ if model is not None:
     paths, speakers = predict(model, DATA_DIR, dataset.id2speaker)
     write_predictions("predictions.csv", paths, speakers)
     print(f"wrote predictions.csv: {len(paths)} test utterances, e.g. {paths[0]} -> {speakers[0]}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_simple", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# **Rung Simple** (2 points): the test accuracy of your `predictions.csv` is at least **0.55** (reached by the sample model: one Transformer encoder layer, mean pooling, a softmax head).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_medium", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# **Rung Medium** (2 points): the test accuracy of your `predictions.csv` is at least **0.65** (a tuned Transformer: two layers, four heads).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_strong", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# **Rung Strong** (2 points): the test accuracy of your `predictions.csv` is at least **0.70** (two of your Conformer blocks, mean pooling, a softmax head).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_boss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.85** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Things to try (not graded)

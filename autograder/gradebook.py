@@ -1,0 +1,97 @@
+"""The course's nbgrader gradebook: where ``grade`` leaves its results for nbgrader's own tools.
+
+After a class is graded, every result goes into the gradebook at ``CourseDirectory.db_url`` of
+the course's ``nbgrader_config.py`` (default ``gradebook.db`` in the course root; a PostgreSQL
+URL works the same): the student, the submission, an automatic score for every test cell and,
+for hw4, the prediction rungs (task cells of the notebook, so nbgrader counts their points).
+Formgrader, ``generate_feedback``, ``release_feedback`` and ``nbgrader export`` then work on top.
+
+Re-grading replaces the automatic scores and never touches a manual score or a comment: a
+score an instructor gave in formgrader stays (nbgrader's ``Grade.score`` prefers it).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .course import COURSE_ID, nbgrader_config
+
+
+def course_db_url(root: Path) -> str:
+    """``CourseDirectory.db_url`` as the course's ``nbgrader_config.py`` sets it (else the default)."""
+    url = os.environ.get("AUTOGRADER_GRADEBOOK")
+    if url:
+        return url
+    path = root / "nbgrader_config.py"
+    if path.exists():
+        from traitlets.config.loader import PyFileConfigLoader
+        config = PyFileConfigLoader(path.name, path=str(root)).load_config()
+        value = config.get("CourseDirectory", {}).get("db_url")
+        if isinstance(value, str) and value:
+            return value
+    return f"sqlite:///{root / 'gradebook.db'}"
+
+
+def ensure_assignment(root: Path, assignment: str, db_url: str) -> None:
+    """Put the assignment (notebooks, graded cells, points) into the gradebook if it is missing,
+    with nbgrader's own ``generate_assignment`` (into a scratch release folder)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(db_url, COURSE_ID) as gb:
+        try:
+            gb.find_assignment(assignment)
+            return
+        except MissingEntry:
+            pass
+    import nbgrader.api
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from .build import alembic_head
+    nbgrader.api.get_alembic_version = alembic_head
+    with tempfile.TemporaryDirectory(prefix="ag-release-") as tmp:
+        config = nbgrader_config(root, release=str(Path(tmp).resolve()))
+        config.CourseDirectory.db_url = db_url
+        result = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config).generate_assignment(
+            assignment, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed: {result.get('error', '')}")
+
+
+def write_results(root: Path, results, db_url: str | None = None) -> list[str]:
+    """Write ``results`` (``grade.Result``) into the gradebook, one transaction per submission;
+    returns warnings (a submission the database refused, cells the gradebook lacks)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    db_url = db_url or course_db_url(root)
+    for assignment in sorted({r.assignment for r in results}):
+        ensure_assignment(root, assignment, db_url)
+    warnings = []
+    with Gradebook(db_url, COURSE_ID) as gb:
+        for r in results:
+            missing = []
+            try:
+                gb.update_or_create_student(r.student_id)
+                try:
+                    gb.find_submission(r.assignment, r.student_id)
+                except MissingEntry:
+                    gb.add_submission(r.assignment, r.student_id)
+                for cells in r.scores.values():
+                    for grade_id, (score, _max) in cells.items():
+                        if score is None:         # not graded (hw4 without its labels): left as it is
+                            continue
+                        try:
+                            grade = gb.find_grade(grade_id, r.assignment, r.assignment, r.student_id)
+                        except MissingEntry:
+                            missing.append(grade_id)
+                            continue
+                        grade.auto_score = float(score)
+                        grade.needs_manual_grade = False
+                gb.db.commit()
+            except Exception as exc:    # one refused row is that submission's problem, not the class's
+                gb.db.rollback()
+                warnings.append(f"{r.student_id}/{r.assignment}: not written to the gradebook "
+                                f"({type(exc).__name__}: {str(exc)[:200]})")
+            if missing:
+                warnings.append(f"{r.student_id}/{r.assignment}: the gradebook has no cells {', '.join(missing[:5])} "
+                                "(it is older than the notebook: run `python -m autograder build`)")
+    return warnings

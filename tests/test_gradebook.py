@@ -1,0 +1,63 @@
+"""`grade` leaves its results in the course's nbgrader gradebook: students, submissions, an
+automatic score per test cell and hw4's prediction rungs, so formgrader and `nbgrader export`
+work on top; re-grading replaces automatic scores and keeps manual scores and comments."""
+import csv
+import shutil
+import subprocess
+import sys
+
+from nbgrader.api import Gradebook
+
+from autograder.build import write_example_answers
+from autograder.course import COURSE_ID
+from autograder.mutants import submission_with
+from autograder import notebooks
+from conftest import ROOT, read_csv, run_cli
+
+HWS = ("hw2_attention", "hw4_speaker_id")
+
+
+def grade(sub, out, db, answers):
+    proc = run_cli("grade", str(sub), "--out", str(out), "--jobs", "2", "--quiet", "--answers", str(answers),
+                   "--gradebook", f"sqlite:///{db}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {(r["student_id"], r["assignment"], r["grade_id"]): float(r["score"]) for r in read_csv(out / "scores.csv")}
+
+
+def test_results_go_into_the_gradebook_and_regrading_keeps_manual_work(tmp_path):
+    sub, db = tmp_path / "submitted", tmp_path / "gradebook.db"
+    for sid in ("ada_complete", "ben_partial", "cy_untouched"):
+        for hw in HWS:
+            shutil.copytree(ROOT / "examples" / "submitted" / sid / hw, sub / sid / hw)
+    answers = write_example_answers(tmp_path / "answers.csv")
+    first = grade(sub, tmp_path / "out1", db, answers)
+
+    with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
+        assert {s.id for s in gb.students} == {"ada_complete", "ben_partial", "cy_untouched"}
+        for (sid, hw, gid), score in first.items():
+            assert gb.find_grade(gid, hw, hw, sid).score == score, (sid, gid)
+        assert gb.find_submission("hw4_speaker_id", "ada_complete").score == 28       # 20 + the four rungs
+        assert gb.find_grade("predictions_boss", "hw4_speaker_id", "hw4_speaker_id", "ben_partial").score == 0
+        # an instructor's hand-given score and comment, in formgrader
+        gb.find_grade("test_window_mask", "hw2_attention", "hw2_attention", "ben_partial").manual_score = 0.5
+        gb.find_comment("window_mask", "hw2_attention", "hw2_attention", "ben_partial").manual_comment = "see me"
+        gb.db.commit()
+
+    # ben resubmits a complete hw2; everything is graded again
+    notebooks.write(submission_with(ROOT, "hw2_attention"), sub / "ben_partial" / "hw2_attention" / "hw2_attention.ipynb")
+    second = grade(sub, tmp_path / "out2", db, answers)
+    assert second[("ben_partial", "hw2_attention", "test_MultiHeadAttention")] == 3
+    with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
+        assert len(gb.find_student("ben_partial").submissions) == len(HWS)          # replaced, not duplicated
+        kept = gb.find_grade("test_window_mask", "hw2_attention", "hw2_attention", "ben_partial")
+        assert kept.manual_score == 0.5 and kept.auto_score == 1 and kept.score == 0.5
+        assert gb.find_comment("window_mask", "hw2_attention", "hw2_attention", "ben_partial").manual_comment == "see me"
+        assert gb.find_grade("test_MultiHeadAttention", "hw2_attention", "hw2_attention", "ben_partial").score == 3
+
+    # nbgrader's own export reads it
+    export = tmp_path / "grades.csv"
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.db_url=sqlite:///{db}",
+                           f"--CsvExportPlugin.to={export}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(open(export))}
+    assert rows[("ada_complete", "hw4_speaker_id")] == 28 and rows[("cy_untouched", "hw2_attention")] == 0
