@@ -6,7 +6,7 @@ TORCH_SPEC  ?= torch==2.13.0
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 
-.PHONY: setup demo test build lab clean
+.PHONY: setup demo test build lab wheel clean
 
 setup: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[instructor,dev]"
 	$(BIN)/python -m autograder.kernelspec
 	@touch $(STAMP)
 
@@ -27,8 +27,15 @@ test: setup
 build: setup
 	$(BIN)/python -m autograder build
 
+# The environment first on PATH for the server, its terminals and kernels (`python`, `alembic`).
 lab: setup
-	$(BIN)/jupyter lab
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab
+
+# A wheel of the kit for students outside the repository: `pip install attention_course_kit-*.whl`
+# gives the student part (the instructor tools are the [instructor] extra).
+wheel: setup
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
+	@ls dist/*.whl
 
 clean:
-	rm -rf $(VENV) demo_output gradebook.db .pytest_cache
+	rm -rf $(VENV) demo_output gradebook.db .pytest_cache dist build

@@ -135,12 +135,6 @@ def decode(value: dict) -> np.ndarray | None:
     return arr.reshape(value["shape"]).copy()   # writable (torch warns on read-only arrays)
 
 
-def cell_records(cell) -> list[dict]:
-    """The evidence records a code cell's outputs hold, in order."""
-    return [out["data"][MIME] for out in cell.get("outputs", [])
-            if out.get("output_type") == "display_data" and MIME in out.get("data", {})]
-
-
 def strip(cell) -> None:
     """Remove evidence outputs from a cell (before feedback is rendered)."""
     cell["outputs"] = [out for out in cell.get("outputs", [])
@@ -238,16 +232,6 @@ def verify(student_records: list[dict], reference_records: list[dict]) -> str:
         return (f"the test's checks did not all report to the grader ({len(student_records)} of "
                 f"{len(reference_records)} records): did the test cell stop early, or was it changed?")
     return ""
-
-
-def reference_records(nb) -> dict[str, list[dict]]:
-    """{grade_id: records} for every test cell of an executed notebook."""
-    from .preprocessors import is_test_cell
-    out = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and is_test_cell(cell):
-            out[cell.metadata["nbgrader"]["grade_id"]] = cell_records(cell)
-    return out
 
 
 # ----------------------------------------------------------------------------- what the kernel sees

@@ -24,6 +24,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 
 from . import evidence
+from .verdict import is_test_cell
 
 MAX_TEXT_CHARS = 20_000
 MAX_OUTPUTS_PER_CELL = 200
@@ -128,7 +129,7 @@ class ResilientCells:
             await self._fresh_kernel()
             for i, earlier in enumerate(self.nb.cells[:index]):
                 if earlier.cell_type != "code" or i in self.test_cells or i in self._bad_cells \
-                        or _is_test(earlier):
+                        or is_test_cell(earlier):
                     continue
                 scratch = copy.deepcopy(earlier)              # replay output is not kept
                 self._replaying = True
@@ -191,11 +192,6 @@ class ResilientCells:
     def result(self) -> ExecutionResult:
         self._resilience()
         return ExecutionResult(cells=list(self.nb.cells), records=self.records, notes=self.notes)
-
-
-def _is_test(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 class GradingClient(ResilientCells, NotebookClient):

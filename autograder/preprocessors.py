@@ -29,9 +29,7 @@ from nbformat.v4 import new_output
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def is_test_cell(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
+from .verdict import is_test_cell  # noqa: E402  (re-exported: the nbgrader path uses it)
 
 
 def grading_source(source: str) -> str:

@@ -20,8 +20,7 @@ import nbformat
 from .course import CELL_TIMEOUT_S
 from .evidence import grading_source
 from .execution import GradingClient
-from .preprocessors import is_test_cell
-from .verdict import cell_passed
+from .verdict import cell_passed, is_test_cell
 
 
 def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout, as_json: bool = False) -> int:

@@ -37,6 +37,13 @@ class NotebookVerdict:
         return sum(c.points for c in self.cells.values())
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell by its nbgrader metadata (used where the metadata is the course's:
+    the self-check, nbgrader's pipeline; the grader itself takes it from its answer key)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
 def error_of(outputs) -> str:
     """'' when a cell's outputs hold no error, else ``"ename: evalue"`` of the first one."""
     if not isinstance(outputs, list):

@@ -16,7 +16,7 @@ from autograder import checks, evidence
 from autograder.course import ASSIGNMENTS
 from autograder.grade import reference_evidence
 from autograder.grade import reference_records as reference_records_of
-from autograder.preprocessors import is_test_cell
+from autograder.verdict import is_test_cell
 
 
 # ----------------------------------------------------------------------------- without_reference

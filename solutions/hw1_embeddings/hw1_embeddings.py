@@ -20,11 +20,25 @@
 # the `raise NotImplementedError()`). The cells named `test_...` check your work: the visible
 # ones are here for you, and more (hidden) tests with other sizes and edge cases run when your
 # notebook is graded. Every question is graded independently.
-# Check yourself before submitting: *Kernel → Restart & Run All*, or in a terminal
-# `python -m autograder check hw1_embeddings.ipynb`.
+# Check yourself before submitting: *Kernel → Restart & Run All*, then
+# `!{sys.executable} -m autograder check hw1_embeddings.ipynb` in a cell of this notebook (it runs a fresh
+# copy of the saved notebook as the grader does, visible tests only; save first), or
+# `python -m autograder check hw1_embeddings.ipynb` in a terminal of the course's environment (JupyterLab's
+# terminal when it was started with `make lab`).
 #
 # Conventions: tensors are batch-first, float32; `V` is the vocabulary size, `d` the embedding
 # size, `B` the batch size.
+
+# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
+# where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
+# file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
+import importlib.util
+import sys
+
+KIT = "attention-course-kit"
+if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
+    get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import os

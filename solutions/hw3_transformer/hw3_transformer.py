@@ -16,11 +16,25 @@
 # Every question is graded on its own: the decoding tests use a small stand-in model, not your
 # layers, so one mistake costs one question. Visible tests are here; hidden tests with other
 # sizes, padding and both layer-norm placements run when your notebook is graded. Self-check:
-# `python -m autograder check hw3_transformer.ipynb`.
+# `!{sys.executable} -m autograder check hw3_transformer.ipynb` in a cell of this notebook (it runs a fresh
+# copy of the saved notebook as the grader does, visible tests only; save first), or
+# `python -m autograder check hw3_transformer.ipynb` in a terminal of the course's environment (JupyterLab's
+# terminal when it was started with `make lab`).
 #
 # Conventions: batch-first tensors, float32. **Every boolean mask in this course means
 # True = real token / may attend.** PyTorch's `nn.MultiheadAttention` wants the opposite for
 # `key_padding_mask` and boolean `attn_mask` (True = *blocked*), so convert with `~mask`.
+
+# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
+# where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
+# file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
+import importlib.util
+import sys
+
+KIT = "attention-course-kit"
+if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
+    get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math

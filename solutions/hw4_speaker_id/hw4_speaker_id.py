@@ -18,7 +18,10 @@
 # Parts 1-5 are graded on their own: the block test replaces your feed-forward and convolution
 # modules by stand-ins, so one mistake costs one question. Visible tests are here; hidden tests
 # with other sizes and padding run when your notebook is graded. Self-check:
-# `python -m autograder check hw4_speaker_id.ipynb`.
+# `!{sys.executable} -m autograder check hw4_speaker_id.ipynb` in a cell of this notebook (it runs a fresh
+# copy of the saved notebook as the grader does, visible tests only; save first), or
+# `python -m autograder check hw4_speaker_id.ipynb` in a terminal of the course's environment (JupyterLab's
+# terminal when it was started with `make lab`).
 #
 # **Part 6** is graded from the `predictions.csv` you hand in next to the notebook: the grader
 # compares it with the test labels (which you never see) and gives 2 points for each threshold
@@ -29,6 +32,17 @@
 # Conventions: batch-first tensors `(B, T, d)`, float32. **Every boolean mask in this course
 # means True = real frame.** `nn.MultiheadAttention`'s `key_padding_mask` wants True = padding,
 # so pass `~pad_mask`.
+
+# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
+# where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
+# file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
+import importlib.util
+import sys
+
+KIT = "attention-course-kit"
+if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
+    get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
