@@ -81,6 +81,8 @@ def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "as
     c.CourseDirectory.release_directory = release
     c.CourseDirectory.ignore = list(NBGRADER_IGNORE)
     c.CourseDirectory.db_url = f"sqlite:///{db_path or (root / 'gradebook.db')}"
+    # A course-local exchange; on a JupyterHub set c.Exchange.root to the shared folder instead.
+    c.Exchange.root = str(root / "exchange")
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     c.Execute.timeout = cell_timeout

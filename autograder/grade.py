@@ -55,6 +55,7 @@ class Result:
     problems: dict[str, str] = field(default_factory=dict)  # nb -> why it got no normal grading
     seconds: float = 0.0
     timing: dict = field(default_factory=dict)
+    timestamp: str | None = None      # nbgrader's submission time (timestamp.txt), when there is one
 
     def total(self) -> tuple[float, float]:
         """(score, max score); a cell not graded (score ``None``) counts in the maximum only."""
@@ -172,8 +173,10 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
     nb = key.notebook
     tests = key.tests
     extra_html = ""
+    sub = None
     try:
-        wanted = [f"{nb}.ipynb"] + ([key.predictions.filename, *key.predictions.aliases] if key.predictions else [])
+        wanted = [f"{nb}.ipynb", *EXCHANGE_FILES] + (
+            [key.predictions.filename, *key.predictions.aliases] if key.predictions else [])
         sub = intake.take_in(found, wanted)
         result.notes.extend(sub.notes)
         if key.predictions is not None:
@@ -213,6 +216,8 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
         result.problems.setdefault(nb, "Your notebook was not graded.")
         result.scores[nb] = {gid: (0.0, pts) for gid, pts in tests.items()}
         _write_problem_feedback(run, key, result, extra_html)
+    if sub is not None:
+        _exchange_files(run, result, sub)
     result.scores = {k: result.scores[k] for k in sorted(result.scores, key=lambda k: k != nb)}
     result.seconds = time.perf_counter() - t0
     return result
@@ -244,6 +249,21 @@ def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answ
         page = feedback.add_header("<!DOCTYPE html><html><body></body></html>",
                                    head + "<p>The detailed feedback page could not be generated; your scores are above.</p>")
     outputs.write_file(run.out, ["feedback", result.student_id, result.assignment, f"{key.notebook}.html"], page.encode())
+
+
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")   # written by `nbgrader submit`, kept by `collect`
+
+
+def _exchange_files(run: Run, result: Result, sub: intake.Submission) -> None:
+    """Copy nbgrader's submission timestamp and secret beside the feedback page, where
+    ``nbgrader release_feedback`` looks for them (short printable text only: they come from the
+    submission)."""
+    for name in EXCHANGE_FILES:
+        data = sub.files.get(name, b"")
+        if data and len(data) <= 256 and data.decode("ascii", "replace").strip().isprintable():
+            outputs.write_file(run.out, ["feedback", result.student_id, result.assignment, name], data)
+            if name == "timestamp.txt":
+                result.timestamp = data.decode("ascii").strip()
 
 
 def _write_problem_feedback(run: Run, key: AnswerKey, result: Result, extra_html: str) -> None:

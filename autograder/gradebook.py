@@ -71,10 +71,19 @@ def write_results(root: Path, results, db_url: str | None = None) -> list[str]:
             missing = []
             try:
                 gb.update_or_create_student(r.student_id)
+                when = {}
+                if getattr(r, "timestamp", None):
+                    try:
+                        from nbgrader.utils import parse_utc
+                        when = {"timestamp": parse_utc(r.timestamp)}
+                    except Exception:
+                        pass
                 try:
-                    gb.find_submission(r.assignment, r.student_id)
+                    submission = gb.find_submission(r.assignment, r.student_id)
+                    if when:
+                        submission.timestamp = when["timestamp"]
                 except MissingEntry:
-                    gb.add_submission(r.assignment, r.student_id)
+                    gb.add_submission(r.assignment, r.student_id, **when)
                 for cells in r.scores.values():
                     for grade_id, (score, _max) in cells.items():
                         if score is None:         # not graded (hw4 without its labels): left as it is
