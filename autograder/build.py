@@ -23,15 +23,38 @@ from .mutants import load_mutants, submission_with
 GENERATED_GLOBS = ("lectures/*.ipynb", "solutions/*/*.ipynb", "assignments/**/*", "examples/submitted/**/*")
 
 
-def convert_sources(root: Path) -> list[Path]:
-    """Text sources -> notebooks. Returns the notebooks that changed."""
+class BuildError(Exception):
+    """The build would lose work (the message says what, and how to keep it)."""
+
+
+def _sources(root: Path) -> list[Path]:
+    return [p for p in sorted(root.glob("lectures/*.py")) + sorted(root.glob("solutions/*/*.py"))
+            if not p.name.startswith("_")]
+
+
+def hand_edited(root: Path) -> list[Path]:
+    """Generated notebooks whose content was changed after they were generated."""
+    return [src.with_suffix(".ipynb") for src in _sources(root)
+            if src.with_suffix(".ipynb").exists() and notebooks.edited_by_hand(src.with_suffix(".ipynb"))]
+
+
+def convert_sources(root: Path, force: bool = False) -> list[Path]:
+    """Text sources -> notebooks. Returns the notebooks that changed.
+
+    A notebook edited by hand since it was generated (in Jupyter, or through formgrader's Edit
+    link) is never overwritten silently: :class:`BuildError` names it, unless ``force``."""
+    edited = [] if force else hand_edited(root)
+    if edited:
+        names = "\n  ".join(str(p.relative_to(root)) for p in edited)
+        raise BuildError(f"these notebooks were edited by hand after they were generated:\n  {names}\n"
+                         "The .py beside each is the source: copy your change there (jupytext can convert: "
+                         "`jupytext --to py:percent NOTEBOOK -o -` prints it), then build again; or run "
+                         "`python -m autograder build --force` to discard the edits.")
     changed = []
-    sources = sorted(root.glob("lectures/*.py")) + sorted(root.glob("solutions/*/*.py"))
-    for src in sources:
-        if src.name.startswith("_"):
-            continue
+    for src in _sources(root):
         target = src.with_suffix(".ipynb")
-        if notebooks.write(notebooks.text_to_notebook(src.read_text()), target):
+        text = src.read_text()
+        if notebooks.write(notebooks.stamped(notebooks.text_to_notebook(text), text), target):
             changed.append(target)
     return changed
 
@@ -75,7 +98,9 @@ def release(root: Path, db_path: Path | None = None) -> None:
     for hw in available_assignments(root):
         generate_gradebook(root, hw, root / "assignments", db_path)
         for path in sorted((root / "assignments" / hw).glob("*.ipynb")):
-            notebooks.write(notebooks.normalise(notebooks.read(path)), path)
+            nb = notebooks.read(path)
+            nb.metadata.pop(notebooks.STAMP, None)       # the release carries nothing of the solution
+            notebooks.write(notebooks.normalise(nb), path)
 
 
 EXAMPLE_DATASET = dict(n_speakers=100, utterances_per_speaker=30, seed=0, test_fraction=0.2)  # the default one
@@ -131,8 +156,8 @@ def build_examples(root: Path) -> None:
                 example_predictions(target.parent / "predictions.csv", how["predictions_accuracy"])
 
 
-def build(root: Path, db_path: Path | None = None) -> None:
-    convert_sources(root)
+def build(root: Path, db_path: Path | None = None, force: bool = False) -> None:
+    convert_sources(root, force)
     release(root, db_path)
     build_examples(root)
 
@@ -152,10 +177,23 @@ def check(root: Path) -> list[str]:
             ".git", ".venv", "demo_output", "grading_output", "data", "*.db", "__pycache__", ".pytest_cache"))
         for rel in _generated_files(scratch):
             (scratch / rel).unlink()
-        build(scratch, db_path=Path(tmp) / "gradebook.db")
+        build(scratch, db_path=Path(tmp) / "gradebook.db", force=True)
         fresh, committed = _generated_files(scratch), _generated_files(root)
         drift = sorted(f"missing (build makes it): {f}" for f in fresh - committed)
         drift += sorted(f"stale (build no longer makes it): {f}" for f in committed - fresh)
-        drift += sorted(f"differs: {f}" for f in fresh & committed
-                        if not filecmp.cmp(scratch / f, root / f, shallow=False))
+        drift += sorted(f"differs: {f}" for f in fresh & committed if not _same(scratch / f, root / f))
+        drift += sorted(f"edited by hand (the .py is the source): {p.relative_to(root)}" for p in hand_edited(root))
         return drift
+
+
+def _same(fresh: Path, committed: Path) -> bool:
+    """Byte-identical, or for a notebook: the same content (what Jupyter rewrites on save, such
+    as kernel metadata after Validate, outputs or cell ids, is not drift)."""
+    if filecmp.cmp(fresh, committed, shallow=False):
+        return True
+    if fresh.suffix != ".ipynb":
+        return False
+    try:
+        return notebooks.content_digest(notebooks.read(fresh)) == notebooks.content_digest(notebooks.read(committed))
+    except Exception:
+        return False

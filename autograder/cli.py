@@ -24,7 +24,11 @@ def cmd_build(args) -> int:
         print("build check: every generated file matches its source.")
         return 0
     t0 = time.perf_counter()
-    build.build(root)
+    try:
+        build.build(root, force=args.force)
+    except build.BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"built lectures, solutions, assignments, gradebook and examples in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -63,7 +67,11 @@ def cmd_demo(args) -> int:
     from .outputs import OutputError
     root = course_root()
     print("== build: solutions/ -> assignments/, gradebook, example class")
-    build.build(root)
+    try:
+        build.build(root)
+    except build.BuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     out = Path(args.out)
     print(f"== grade the example class in examples/submitted/ -> {out}/")
     out.mkdir(parents=True, exist_ok=True)
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("build", help="regenerate notebooks, assignments/, the gradebook and the example class")
     p.add_argument("--check", action="store_true", help="only report generated files that drifted from their sources")
+    p.add_argument("--force", action="store_true", help="overwrite notebooks edited by hand since they were generated")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("grade", help="grade SUBMITTED/<student_id>/<assignment>/<notebook>.ipynb")

@@ -28,7 +28,10 @@ def text_to_notebook(text: str) -> NotebookNode:
 def normalise(nb: NotebookNode) -> NotebookNode:
     """Deterministic ids, no outputs or execution counts, minimal metadata."""
     nb.nbformat, nb.nbformat_minor = 4, 5
+    stamp = nb.metadata.get(STAMP)
     nb.metadata = NotebookNode({"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}})
+    if stamp:
+        nb.metadata[STAMP] = stamp
     seen: dict[str, int] = {}
     for cell in nb.cells:
         for key in _JUPYTEXT_CELL_KEYS:
@@ -43,6 +46,36 @@ def normalise(nb: NotebookNode) -> NotebookNode:
         seen[base] = n + 1
         cell.id = base if n == 0 else f"{base}-{n}"
     return nb
+
+
+STAMP = "autograder"   # notebook metadata: what the .ipynb was generated from, to detect hand edits
+
+
+def content_digest(nb: NotebookNode) -> str:
+    """A digest of what a notebook *says*: each cell's type, source and nbgrader metadata.
+    What Jupyter rewrites on save or run (outputs, execution counts, kernel and language
+    metadata, cell ids, UI metadata) does not change it."""
+    import json
+    parts = [[c.cell_type, c.source, c.get("metadata", {}).get("nbgrader", {})] for c in nb.cells]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def stamped(nb: NotebookNode, source_text: str) -> NotebookNode:
+    """``nb`` with its origin recorded: the digest of its text source and of its content."""
+    nb.metadata[STAMP] = {"generated_from": hashlib.sha256(source_text.encode()).hexdigest()[:16],
+                          "content": content_digest(nb)[:16]}
+    return nb
+
+
+def edited_by_hand(path: Path) -> bool:
+    """True when a generated notebook's content changed since it was generated (an edit in
+    Jupyter or formgrader's Edit link), False when only what Jupyter rewrites changed."""
+    try:
+        nb = read(path)
+    except Exception:
+        return True
+    recorded = nb.metadata.get(STAMP, {}).get("content")
+    return recorded is not None and recorded != content_digest(nb)[:16]
 
 
 def dumps(nb: NotebookNode) -> str:

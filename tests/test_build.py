@@ -83,3 +83,41 @@ def test_in_process_alembic_head_equals_nbgrader_s(monkeypatch):
         import importlib
         original = importlib.reload(nbgrader.api).get_alembic_version
     assert alembic_head() == original()
+
+
+def _scratch_course(tmp_path):
+    import shutil
+    course = tmp_path / "course"
+    shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
+                                                                "__pycache__", ".pytest_cache", "dist", "exchange"))
+    return course
+
+
+def test_what_jupyter_rewrites_on_save_is_not_drift_but_a_hand_edit_is_never_lost(tmp_path):
+    course = _scratch_course(tmp_path)
+    env = {"COURSE_ROOT": str(course)}
+    path = course / "solutions" / "hw2_attention" / "hw2_attention.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    # what Validate / Save in Jupyter does: kernel and language metadata, outputs, counts, ids
+    nb.metadata["kernelspec"]["display_name"] = "Python 3 (course kit)"
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    code[0].execution_count = 1
+    code[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
+    code[1].metadata["trusted"] = True
+    nbformat.write(nb, str(path))
+    proc = run_cli("build", "--check", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    # an edit of the content (formgrader's Edit link opens this file)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "causal_mask")
+    cell.source = cell.source.replace("tril()", "tril()  # edited in Jupyter")
+    nbformat.write(nb, str(path))
+    proc = run_cli("build", "--check", env=env, timeout=600)
+    assert proc.returncode == 1 and "edited by hand" in proc.stderr
+    proc = run_cli("build", env=env, timeout=600)
+    assert proc.returncode == 1 and "hw2_attention.ipynb" in proc.stderr and "--force" in proc.stderr
+    assert "edited in Jupyter" in path.read_text()                     # nothing was lost
+    proc = run_cli("build", "--force", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "edited in Jupyter" not in path.read_text()                 # the .py wins when asked to
