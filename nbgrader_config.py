@@ -17,3 +17,7 @@ from autograder.course import nbgrader_config  # noqa: E402
 
 c = get_config()  # noqa: F821
 c.merge(nbgrader_config(Path(__file__).resolve().parent))
+
+# The course-local exchange (c.Exchange.root, see autograder/course.py) must exist for the
+# Assignment List; on a JupyterHub, point c.Exchange.root at the shared folder instead.
+os.makedirs(Path(__file__).resolve().parent / "exchange", exist_ok=True)

@@ -38,6 +38,7 @@ class AnswerKey:
     reference: dict[str, list] = field(default_factory=dict)   # test grade_id -> the solution's records
     predictions: PredictionTask | None = None
     answers_path: Path | None = None
+    release_metadata: dict = field(default_factory=dict)     # grade_id -> the release cell's nbgrader metadata
 
     @property
     def notebook(self) -> str:
@@ -155,6 +156,9 @@ def reference_run(key: AnswerKey, execute, prelude: str | None = None) -> dict[s
 def load_answer_key(root: Path, assignment: str, execute, answers: Path | None = None) -> AnswerKey:
     """The answer key, with reference records from the cache or a fresh reference run."""
     key = AnswerKey(assignment, load_cells(root, assignment), code_stub(), predictions=PREDICTION_TASKS.get(assignment))
+    release = notebooks.read(root / "assignments" / assignment / f"{assignment}.ipynb")
+    key.release_metadata = {notebooks.grade_id(c): dict(c.metadata["nbgrader"]) for c in release.cells
+                            if notebooks.grade_id(c)}
     cached = cache_dir() / f"{assignment}-{digest(root, assignment)}.reference.json"
     try:
         key.reference = json.loads(cached.read_text())

@@ -129,7 +129,7 @@ def _clean_data(data: dict) -> dict:
     return out
 
 
-def _clean_outputs(outputs) -> list:
+def clean_outputs(outputs) -> list:
     """Outputs from the executor as valid, harmless nbformat outputs (anything malformed is dropped)."""
     kept = []
     for out in outputs if isinstance(outputs, list) else []:
@@ -180,7 +180,7 @@ def notebook_page(student_id: str, assignment: str, notebook: str, cells: list[d
         code = new_code_cell(cell["show"])
         if i in tests:
             gid, hidden, score, points, message = tests[i]
-            outputs = [] if hidden else [o for o in _clean_outputs(executed.get("outputs")) if o.output_type != "error"]
+            outputs = [] if hidden else [o for o in clean_outputs(executed.get("outputs")) if o.output_type != "error"]
             verdict = (f"{gid}: {score:g} / {points:g} points" + ("" if score >= points else f"\n{message}"))
             if score >= points:
                 outputs.append(new_output("stream", name="stdout", text=f"[grader] {verdict}\n"))
@@ -190,7 +190,7 @@ def notebook_page(student_id: str, assignment: str, notebook: str, cells: list[d
                                           traceback=[f"[grader] {gid}: 0 / {points:g} points", message]))
             code.outputs = outputs
         else:
-            code.outputs = _clean_outputs(executed.get("outputs"))
+            code.outputs = clean_outputs(executed.get("outputs"))
         nb.cells.append(code)
     exporter = HTMLExporter(template_name="lab", sanitize_html=False, exclude_input_prompt=True,
                             exclude_output_prompt=True, **({"mathjax_url": mathjax} if mathjax else {}))

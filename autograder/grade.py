@@ -85,6 +85,7 @@ class Run:
     guard_lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     offline_mathjax: bool = False
+    autograded: Path | None = None       # where formgrader's graded notebooks go (with the gradebook)
     counter: list = field(default_factory=lambda: [0])
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -208,6 +209,8 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
                 result.scores[nb] = {gid: (v.score, v.points) for gid, v in verdict.cells.items()}
                 result.timing["execute"] = float(answer.get("seconds", 0) or 0)
                 _write_notebook_feedback(run, key, result, gnb, answer, verdict, extra_html)
+                if run.autograded is not None:
+                    _write_autograded(run, key, result, gnb, answer)
     except Exception as exc:   # a bug or an unexpected input: this submission's row says so
         result.problems[nb] = (f"The grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
                                "your instructor has the details.")
@@ -249,6 +252,18 @@ def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answ
         page = feedback.add_header("<!DOCTYPE html><html><body></body></html>",
                                    head + "<p>The detailed feedback page could not be generated; your scores are above.</p>")
     outputs.write_file(run.out, ["feedback", result.student_id, result.assignment, f"{key.notebook}.html"], page.encode())
+
+
+def _write_autograded(run: Run, key: AnswerKey, result: Result, gnb, answer) -> None:
+    """The graded notebook where formgrader looks for it (review, manual grading)."""
+    import nbformat
+    from .gradebook import autograded_notebook
+    try:
+        text = nbformat.writes(autograded_notebook(key, gnb, answer))
+        outputs.write_file(run.autograded, [result.student_id, result.assignment, f"{key.notebook}.ipynb"],
+                           text.encode())
+    except Exception:
+        _log(run.out, intake.Found(result.student_id, result.assignment, Path()), traceback.format_exc())
 
 
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")   # written by `nbgrader submit`, kept by `collect`
@@ -401,6 +416,10 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         run = Run(root, scratch, out, timeout, cell_timeout, env, pool_slots,
                   FileGuard(root) if not policy.isolated else None)
         run.offline_mathjax = feedback.install_mathjax(out)
+        if write_gradebook:
+            from . import gradebook
+            url = gradebook_url or gradebook.course_db_url(root)
+            run.autograded = gradebook.autograded_dir(root, url, bool(gradebook_url or os.environ.get("AUTOGRADER_GRADEBOOK")))
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def interrupted(signum, frame):

@@ -18,6 +18,49 @@ from pathlib import Path
 from .course import COURSE_ID, nbgrader_config
 
 
+def autograded_dir(root: Path, db_url: str, overridden: bool) -> Path | None:
+    """Where formgrader looks for graded notebooks: the course's ``autograded/`` for the course's
+    own gradebook; beside a gradebook file given instead (``--gradebook``); none otherwise."""
+    if not overridden:
+        return root / "autograded"
+    if db_url.startswith("sqlite:///"):
+        return Path(db_url[len("sqlite:///"):]).parent / "autograded"
+    return None
+
+
+def autograded_notebook(key, gnb, answer) -> dict:
+    """The notebook formgrader shows for review and hand-grading: the course's cells with their
+    nbgrader metadata (test cells with their hidden part: this is the instructor's view), the
+    student's cells, and the outputs of the run, cleaned as for the feedback page (formgrader
+    renders them in the instructor's browser)."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+
+    from .feedback import clean_outputs
+    release = {k.grade_id: k for k in key.cells}
+    meta = getattr(key, "release_metadata", {}) or {}
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                                "language_info": {"name": "python"}})
+    cells = answer.get("cells", []) if isinstance(answer, dict) else []
+    for i, cell in enumerate(gnb.cells):
+        gid = cell["grade_id"]
+        source = release[gid].source if cell["role"] == "test" else cell["source"]
+        if cell["cell_type"] == "code":
+            c = new_code_cell(source)
+            executed = cells[i] if i < len(cells) and isinstance(cells[i], dict) else {}
+            c.outputs = clean_outputs(executed.get("outputs"))
+            count = executed.get("execution_count")
+            c.execution_count = count if isinstance(count, int) else None
+        elif cell["cell_type"] == "markdown":
+            c = new_markdown_cell(source)
+        else:
+            c = new_raw_cell(source)
+        if gid and gid in meta:
+            c.metadata["nbgrader"] = dict(meta[gid])
+        nb.cells.append(c)
+    return nbformat.from_dict(nb)
+
+
 def course_db_url(root: Path) -> str:
     """``CourseDirectory.db_url`` as the course's ``nbgrader_config.py`` sets it (else the default)."""
     url = os.environ.get("AUTOGRADER_GRADEBOOK")

@@ -138,3 +138,22 @@ def hostile(tmp_path_factory):
     graded.guarded_before = guarded
     graded.maxrss_mb = int(re.search(r"GRADER_MAXRSS_KB=(\d+)", proc.stderr).group(1)) / 1024
     return graded
+
+
+@pytest.fixture(scope="session")
+def example_course(tmp_path_factory):
+    """A copy of the course whose example class the kit graded, as an instructor would: into the
+    course's own gradebook and autograded/ folder. Returns (course root, OUT)."""
+    base = tmp_path_factory.mktemp("example-course")
+    course = base / "course"
+    shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
+                                                                "__pycache__", ".pytest_cache", "dist", "exchange",
+                                                                "autograded", "build", "*.egg-info"))
+    answers = write_example_answers(base / "answers.csv")
+    env = dict(os.environ, COURSE_ROOT=str(course), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    env.pop("AUTOGRADER_GRADEBOOK", None)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "examples/submitted", "--out", str(base / "out"),
+                           "--jobs", "2", "--quiet", "--answers", str(answers)], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return course, base / "out"

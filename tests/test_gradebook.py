@@ -38,17 +38,20 @@ def test_results_go_into_the_gradebook_and_regrading_keeps_manual_work(tmp_path)
             assert gb.find_grade(gid, hw, hw, sid).score == score, (sid, gid)
         assert gb.find_submission("hw4_speaker_id", "ada_complete").score == 28       # 20 + the four rungs
         assert gb.find_grade("predictions_boss", "hw4_speaker_id", "hw4_speaker_id", "ben_partial").score == 0
+        first_ben_hw4 = gb.find_submission("hw4_speaker_id", "ben_partial").score
         # an instructor's hand-given score and comment, in formgrader
         gb.find_grade("test_window_mask", "hw2_attention", "hw2_attention", "ben_partial").manual_score = 0.5
         gb.find_comment("window_mask", "hw2_attention", "hw2_attention", "ben_partial").manual_comment = "see me"
         gb.db.commit()
 
-    # ben resubmits a complete hw2; everything is graded again
-    notebooks.write(submission_with(ROOT, "hw2_attention"), sub / "ben_partial" / "hw2_attention" / "hw2_attention.ipynb")
-    second = grade(sub, tmp_path / "out2", db, answers)
+    # ben resubmits a complete hw2, and it is graded again
+    again = tmp_path / "resubmitted"
+    notebooks.write(submission_with(ROOT, "hw2_attention"), again / "ben_partial" / "hw2_attention" / "hw2_attention.ipynb")
+    second = grade(again, tmp_path / "out2", db, answers)
     assert second[("ben_partial", "hw2_attention", "test_MultiHeadAttention")] == 3
     with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
         assert len(gb.find_student("ben_partial").submissions) == len(HWS)          # replaced, not duplicated
+        assert gb.find_submission("hw4_speaker_id", "ben_partial").score == first_ben_hw4   # untouched
         kept = gb.find_grade("test_window_mask", "hw2_attention", "hw2_attention", "ben_partial")
         assert kept.manual_score == 0.5 and kept.auto_score == 1 and kept.score == 0.5
         assert gb.find_comment("window_mask", "hw2_attention", "hw2_attention", "ben_partial").manual_comment == "see me"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from autograder.course import available_assignments
-from conftest import ROOT, read_csv, run_cli
+from conftest import ROOT, read_csv
 
 STUDENTS = ("ada_complete", "ben_partial", "cy_untouched")
 
@@ -20,36 +20,34 @@ def nbgrader(*args, cwd=ROOT):
                           capture_output=True, text=True, timeout=1800)
 
 
-def test_nbgrader_autograde_gives_the_kits_scores(tmp_path):
-    from autograder.build import write_example_answers
+def test_nbgrader_autograde_gives_the_kits_scores(tmp_path, example_course):
     sub = tmp_path / "submitted"
     for sid in STUDENTS:
         shutil.copytree(ROOT / "examples" / "submitted" / sid, sub / sid)
-    answers = write_example_answers(tmp_path / "answers.csv")
-    proc = run_cli("grade", str(sub), "--out", str(tmp_path / "kit"), "--jobs", "2", "--quiet", "--answers", str(answers))
-    assert proc.returncode == 0, proc.stderr
     kit = {}
-    for row in read_csv(tmp_path / "kit" / "scores.csv"):
+    for row in read_csv(example_course[1] / "scores.csv"):
         if row["notebook"] == row["assignment"]:
             key = (row["student_id"], row["assignment"])
             kit[key] = kit.get(key, 0.0) + float(row["score"])
 
-    db = tmp_path / "gradebook.db"          # a new gradebook: nbgrader runs alembic to create it
-    common = [f"--CourseDirectory.db_url=sqlite:///{db}", f"--CourseDirectory.submitted_directory={sub}",
-              f"--CourseDirectory.autograded_directory={tmp_path / 'autograded'}",
-              f"--CourseDirectory.release_directory={tmp_path / 'release'}"]
-    for hw in available_assignments(ROOT):
-        proc = nbgrader("generate_assignment", hw, "--force", "--create", *common)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        proc = nbgrader("autograde", hw, "--force", "--create", *common)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    with sqlite3.connect(db) as con:
-        rows = con.execute(
-            "select student.id, assignment.name, sum(coalesce(grade.manual_score, grade.auto_score, 0)) "
-            "from grade join submitted_notebook on grade.notebook_id = submitted_notebook.id "
-            "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
-            "join assignment on submitted_assignment.assignment_id = assignment.id "
-            "join student on submitted_assignment.student_id = student.id group by 1, 2").fetchall()
+    def autograde(hw):   # each assignment in a new gradebook of its own: nbgrader runs alembic to create it
+        db = tmp_path / f"{hw}.db"
+        common = [f"--CourseDirectory.db_url=sqlite:///{db}", f"--CourseDirectory.submitted_directory={sub}",
+                  f"--CourseDirectory.autograded_directory={tmp_path / 'autograded'}",
+                  f"--CourseDirectory.release_directory={tmp_path / 'release' / hw}"]
+        for step in ("generate_assignment", "autograde"):
+            proc = nbgrader(step, hw, "--force", "--create", *common)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        with sqlite3.connect(db) as con:
+            return con.execute(
+                "select student.id, assignment.name, sum(coalesce(grade.manual_score, grade.auto_score, 0)) "
+                "from grade join submitted_notebook on grade.notebook_id = submitted_notebook.id "
+                "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
+                "join assignment on submitted_assignment.assignment_id = assignment.id "
+                "join student on submitted_assignment.student_id = student.id group by 1, 2").fetchall()
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        rows = [row for rows in pool.map(autograde, available_assignments(ROOT)) for row in rows]
     native = {(sid, hw): score for sid, hw, score in rows}
     assert set(native) == set(kit) and len(kit) == len(STUDENTS) * len(available_assignments(ROOT))
     assert native == kit
