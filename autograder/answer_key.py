@@ -49,11 +49,19 @@ class AnswerKey:
         return {k.grade_id: k.points for k in self.cells if k.role == "test"}
 
     @property
+    def answers(self) -> dict[str, float]:
+        """Hand-graded answer cells (written questions): grade_id -> points."""
+        return {k.grade_id: k.points for k in self.cells if k.role == "answer"}
+
+    @property
     def max_score(self) -> float:
-        return sum(self.tests.values()) + (self.predictions.max_score if self.predictions else 0.0)
+        return (sum(self.tests.values()) + sum(self.answers.values())
+                + (self.predictions.max_score if self.predictions else 0.0))
 
 
 def _role(meta: dict) -> str:
+    if meta.get("solution") and meta.get("grade"):
+        return "answer"          # written by the student, graded by hand
     if meta.get("solution"):
         return "solution"
     if meta.get("grade"):
@@ -79,7 +87,7 @@ def load_cells(root: Path, assignment: str) -> list[KeyCell]:
         visible = released[gid].source if gid in released else ""
         role = _role(meta)
         cells.append(KeyCell(gid, c.cell_type, role, c.source if role != "locked" else visible or c.source,
-                             visible, float(meta.get("points", 0) or 0) if role == "test" else 0.0))
+                             visible, float(meta.get("points", 0) or 0) if role in ("test", "answer") else 0.0))
     return cells
 
 
@@ -98,7 +106,7 @@ def runnable_cells(gnb: GradedNotebook) -> list[dict]:
 
 def solution_as_submission(cells: list[KeyCell]) -> list[dict]:
     return [{"cell_type": k.cell_type, "grade_id": k.grade_id,
-             "source": notebooks.fill_in(k.source) if k.role == "solution" else k.source} for k in cells]
+             "source": notebooks.fill_in(k.source) if k.role in ("solution", "answer") else k.source} for k in cells]
 
 
 def digest(root: Path, assignment: str) -> str:

@@ -31,11 +31,14 @@ def _esc(text) -> str:
     return html.escape(str(text))
 
 
-def scores_table(rows: list[tuple[str, float, float, str]]) -> str:
-    """rows: (test, score, points, message)."""
-    body = "".join(
-        f"<tr><td>{_esc(gid)}</td><td>{score:g} / {points:g}</td><td>{'passed' if score >= points else _esc(msg)}</td></tr>"
-        for gid, score, points, msg in rows)
+def scores_table(rows: list[tuple[str, float | None, float, str]]) -> str:
+    """rows: (test, score or None: not graded yet, points, message)."""
+    def row(gid, score, points, msg):
+        if score is None:
+            return f"<tr><td>{_esc(gid)}</td><td>- / {points:g}</td><td>{_esc(msg)}</td></tr>"
+        verdict = "passed" if score >= points else ("graded by hand" if msg == "needs manual grading" else _esc(msg))
+        return f"<tr><td>{_esc(gid)}</td><td>{score:g} / {points:g}</td><td>{verdict}</td></tr>"
+    body = "".join(row(*r) for r in rows)
     return (f'<table class="scores"><tr><th>test</th><th>score</th><th></th></tr>{body}</table>')
 
 

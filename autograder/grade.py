@@ -56,6 +56,7 @@ class Result:
     seconds: float = 0.0
     timing: dict = field(default_factory=dict)
     timestamp: str | None = None      # nbgrader's submission time (timestamp.txt), when there is one
+    hand_graded: set = field(default_factory=set)   # answer cells: scored by hand (None until then)
 
     def total(self) -> tuple[float, float]:
         """(score, max score); a cell not graded (score ``None``) counts in the maximum only."""
@@ -85,6 +86,7 @@ class Run:
     guard_lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     offline_mathjax: bool = False
+    manual: dict = field(default_factory=dict)   # (student, assignment, answer cell) -> score given by hand
     autograded: Path | None = None       # where formgrader's graded notebooks go (with the gradebook)
     counter: list = field(default_factory=lambda: [0])
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -207,6 +209,7 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
             elif answer is not None:
                 verdict = decide(gnb.tests, tests, key.reference, answer)
                 result.scores[nb] = {gid: (v.score, v.points) for gid, v in verdict.cells.items()}
+                _add_answers(run, key, result)
                 result.timing["execute"] = float(answer.get("seconds", 0) or 0)
                 _write_notebook_feedback(run, key, result, gnb, answer, verdict, extra_html)
                 if run.autograded is not None:
@@ -218,6 +221,7 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
     if nb in result.problems or nb not in result.scores:
         result.problems.setdefault(nb, "Your notebook was not graded.")
         result.scores[nb] = {gid: (0.0, pts) for gid, pts in tests.items()}
+        _add_answers(run, key, result)
         _write_problem_feedback(run, key, result, extra_html)
     if sub is not None:
         _exchange_files(run, result, sub)
@@ -226,19 +230,27 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
     return result
 
 
+def _add_answers(run: Run, key: AnswerKey, result: Result) -> None:
+    """Written answers: the score given by hand in the gradebook, or None (needs manual grading)."""
+    for gid, points in key.answers.items():
+        result.scores[key.notebook][gid] = (run.manual.get((result.student_id, result.assignment, gid)), points)
+        result.hand_graded.add(gid)
+
+
 def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answer, verdict, extra_html: str) -> None:
     shown = []
     key_by_id = {k.grade_id: k for k in key.cells}
     for cell in gnb.cells:
         k = key_by_id.get(cell["grade_id"]) if cell["role"] == "test" else None
         shown.append({"cell_type": cell["cell_type"], "show": k.visible_source if k else cell["source"],
-                      "untrusted": cell["role"] in ("solution", "own")})
+                      "untrusted": cell["role"] in ("solution", "answer", "own")})
     tests = {}
     for i, gid in gnb.tests.items():
         v = verdict.cells[gid]
         hidden = not any(ln.strip() and not ln.strip().startswith("#") for ln in key_by_id[gid].visible_source.splitlines())
         tests[i] = (gid, hidden, v.score, v.points, v.message)
     rows = [(gid, v.score, v.points, v.message) for gid, v in verdict.cells.items()]
+    rows += [(gid, result.scores[key.notebook][gid][0], pts, "needs manual grading") for gid, pts in key.answers.items()]
     score, max_score = result.total()
     head = feedback.header(result.student_id, result.assignment, key.notebook, score, max_score, result.notes,
                            feedback.scores_table(rows) + extra_html)
@@ -431,6 +443,10 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
             # The comparisons import torch (~1.5 s): do it while the first kernels start.
             threading.Thread(target=__import__, args=("autograder.checks",), daemon=True).start()
             keys = {}
+            manual_from = None
+            if write_gradebook:
+                from . import gradebook
+                manual_from = gradebook_url or gradebook.course_db_url(root)
             for hw in sorted({f.assignment for f in todo}, key=known.index):
                 keys[hw] = load_answer_key(root, hw, lambda cells, tests, files, hw=hw: run.execute(
                     slots[0], hw, cells, tests, files, timeout=max(timeout, 1200)))
@@ -444,6 +460,9 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
                             "not exist. Pass --answers (the *-answers.csv written by `python -m coursekit.speakers` "
                             "beside the data folder you gave the class) and grade again; everything else is graded "
                             "and written.")
+            if manual_from:
+                from . import gradebook
+                run.manual = gradebook.manual_scores(manual_from, {hw: set(k.answers) for hw, k in keys.items()})
             bar = tqdm(total=len(todo), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
             with ThreadPoolExecutor(max_workers=len(slots)) as pool:
                 futures = [pool.submit(_graded, keys[f.assignment], f, run) for f in todo]

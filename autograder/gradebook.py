@@ -101,6 +101,30 @@ def ensure_assignment(root: Path, assignment: str, db_url: str) -> None:
         raise RuntimeError(f"nbgrader generate_assignment {assignment} failed: {result.get('error', '')}")
 
 
+def manual_scores(db_url: str, answers: dict[str, set[str]]) -> dict[tuple[str, str, str], float]:
+    """Scores an instructor gave by hand (formgrader) to answer cells:
+    ``{(student_id, assignment, grade_id): score}``; ``answers``: assignment -> answer grade_ids."""
+    from nbgrader.api import Gradebook, MissingEntry
+    wanted = {hw: ids for hw, ids in answers.items() if ids}
+    if not wanted:
+        return {}
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        return {}
+    found = {}
+    with Gradebook(db_url, COURSE_ID) as gb:
+        for hw, ids in wanted.items():
+            try:
+                submissions = gb.find_assignment(hw).submissions
+            except MissingEntry:
+                continue
+            for submission in submissions:
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        if grade.name in ids and grade.manual_score is not None:
+                            found[(submission.student.id, hw, grade.name)] = float(grade.manual_score)
+    return found
+
+
 def write_results(root: Path, results, db_url: str | None = None) -> list[str]:
     """Write ``results`` (``grade.Result``) into the gradebook, one transaction per submission;
     returns warnings (a submission the database refused, cells the gradebook lacks)."""
@@ -129,7 +153,7 @@ def write_results(root: Path, results, db_url: str | None = None) -> list[str]:
                     gb.add_submission(r.assignment, r.student_id, **when)
                 for cells in r.scores.values():
                     for grade_id, (score, _max) in cells.items():
-                        if score is None:         # not graded (hw4 without its labels): left as it is
+                        if score is None or grade_id in r.hand_graded:   # not graded, or graded by hand
                             continue
                         try:
                             grade = gb.find_grade(grade_id, r.assignment, r.assignment, r.student_id)

@@ -239,7 +239,8 @@ class KeyCell:
     """One cell of the course's notebook, as the grader knows it (from release + solution)."""
     grade_id: str
     cell_type: str
-    role: str                 # "solution" (the student writes it), "test", or "locked"
+    role: str                 # "solution" (the student writes it), "answer" (a written answer, graded
+                              # by hand), "test", or "locked"
     source: str               # test: the solution's source (hidden tests included); locked: the release's
     visible_source: str       # what the release shows (feedback shows this, never the hidden part)
     points: float = 0.0
@@ -273,7 +274,7 @@ def graded_notebook(key_cells: list[KeyCell], submitted: list[dict], stub: str) 
                 continue
             seen.add(gid)
             anchor = gid
-            if known[gid].role == "solution":
+            if known[gid].role in ("solution", "answer"):
                 answer[gid] = cell["source"]
             continue
         own_after.setdefault(anchor, []).append({"cell_type": cell["cell_type"], "source": cell["source"],
@@ -284,7 +285,7 @@ def graded_notebook(key_cells: list[KeyCell], submitted: list[dict], stub: str) 
                      f"({', '.join(missing_tests[:4])}{' ...' if len(missing_tests) > 4 else ''}); they were put back.")
     cells, tests = list(own_after.get(None, [])), {}
     for k in key_cells:
-        if k.role == "solution":
+        if k.role in ("solution", "answer"):
             source = answer.get(k.grade_id, k.visible_source or (stub if k.cell_type == "code" else ""))
         else:
             source = k.source
