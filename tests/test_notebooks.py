@@ -7,14 +7,18 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import notebooks
+from claims import claims_by_lecture, evaluation_cell
 from conftest import ROOT, run_cli
 
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
+CLAIMS = claims_by_lecture()
 
 
 def _execute(path: Path):
-    """(executed notebook, seconds, exception or None): a lecture run top to bottom."""
+    """(executed notebook, seconds, exception or None): a lecture run top to bottom, then its
+    claims' values evaluated in the same kernel (the last cell)."""
     nb = nbformat.read(str(path), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(evaluation_cell(CLAIMS.get(path.stem, []))))
     t0 = time.perf_counter()
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3",
@@ -40,6 +44,39 @@ def test_lecture_runs_top_to_bottom(executed_lectures, path: Path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     print(f"{path.name}: {seconds:.1f} s (two lectures at a time)")
+
+
+def _claim_values(nb) -> list[dict]:
+    import json
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    line = next(ln for ln in text.splitlines() if ln.startswith("CLAIMS "))
+    return json.loads(line[len("CLAIMS "):])
+
+
+CLAIM_CASES = [(stem, i) for stem, claims in sorted(CLAIMS.items()) for i in range(len(claims))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem,i", CLAIM_CASES, ids=[f"{s}-{i}" for s, i in CLAIM_CASES])
+def test_lecture_claim_holds(executed_lectures, stem: str, i: int):
+    """A number or an ordering the lecture's text states is what the lecture's own run shows."""
+    claim = CLAIMS[stem][i]
+    path = ROOT / "lectures" / f"{stem}.ipynb"
+    nb, _seconds, exc = executed_lectures[path]
+    assert exc is None, f"{path.name} did not run: {exc}"
+    got = _claim_values(nb)[i]
+    assert "error" not in got, f"{stem}: {claim.says!r}: {claim.value} raised {got.get('error')}"
+    assert claim.holds(got["value"]), (f"{stem} says {claim.says!r}, but its run gives "
+                                       f"{claim.value} = {got['value']!r} ({claim.why})")
+
+
+def test_every_claim_quotes_its_lecture():
+    """A claim's sentence is in its lecture verbatim (whitespace-normalised)."""
+    assert set(CLAIMS) <= {p.stem for p in LECTURES}, "a claims module names no lecture"
+    for stem, claims in CLAIMS.items():
+        text = " ".join((ROOT / "lectures" / f"{stem}.py").read_text().replace("#", " ").split())
+        for claim in claims:
+            assert " ".join(claim.says.split()) in text, f"{stem}: no longer says {claim.says!r}"
 
 
 def test_there_are_lectures():
