@@ -123,3 +123,15 @@ def test_fill_in_and_student_submission():
     assert notebooks.student_submission(release, solution, {"f": "x = 2"}).cells[0].source == "x = 2"
     with pytest.raises(KeyError):
         notebooks.student_submission(release, solution, {"g": "x"})
+
+
+def test_one_symbol_table_in_the_first_lecture_and_every_homework_intro():
+    """lectures/notation.md is the course's one symbol table; lecture 1 and each homework's intro
+    show it verbatim (as Markdown lines of their jupytext source)."""
+    rows = [ln for ln in (ROOT / "lectures" / "notation.md").read_text().splitlines() if ln.strip()]
+    places = [ROOT / "lectures" / "01_vectors_and_embeddings.py",
+              *sorted((ROOT / "solutions").glob("hw*/hw*.py"))]
+    for place in places:
+        text = place.read_text()
+        missing = [row for row in rows if f"# {row}\n" not in text]
+        assert not missing, f"{place.relative_to(ROOT)} lacks the symbol table rows {missing[:3]}"
