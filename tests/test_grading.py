@@ -132,11 +132,16 @@ def test_mutant_verdicts_catch_a_grader_that_misbehaves():
 
 
 @pytest.mark.parametrize("hw", HW)
-def test_every_graded_name_has_two_wrong_mutants(hw):
+def test_every_graded_name_has_two_wrong_mutants_and_a_correct_alternative(hw):
+    """Every name the contract grades (not only those that happen to have mutants), and no
+    mutant for a cell that is not graded."""
+    from test_build import CONTRACT_NAMES
     mutants = load_mutants(ROOT, hw)
-    names = {m.grade_id for m in mutants}
-    for name in names:
-        assert sum(1 for m in mutants if m.grade_id == name and not m.correct) >= 2, name
+    assert {m.grade_id for m in mutants} <= CONTRACT_NAMES[hw], "a mutant replaces a cell that is not graded"
+    for name in sorted(CONTRACT_NAMES[hw]):
+        wrong = sum(1 for m in mutants if m.grade_id == name and not m.correct)
+        right = sum(1 for m in mutants if m.grade_id == name and m.correct)
+        assert wrong >= 2 and right >= 1, f"{hw}: {name} has {wrong} wrong mutants and {right} correct alternatives"
 
 
 # ----------------------------------------------------------------------------- hw4 predictions
