@@ -173,7 +173,8 @@ for heads in [1, 2, 4, 8]:
 # ### 1.2 Per-head weights
 #
 # The weights of each head on a corpus sentence, for an **untrained** layer with random word
-# vectors. The heads already differ, because their projections differ, but nothing here means
+# vectors. The heads already differ (no two heads put their largest weight on the same key for
+# every query), because their projections differ, but nothing here means
 # anything yet; section 3.5 shows heads after training.
 
 # %%
@@ -187,8 +188,8 @@ sent = sentences[2]                                           # "the queen walke
 ids = torch.tensor(vocab.encode(sent))[None]                  # (1, L)
 layer = MHA(32, 4)                                            # untrained, d = 32, H = 4
 with torch.no_grad():
-    _, w_heads = layer(word_vectors(ids))                     # (1, H, L, L)
-plot_attention_heads(w_heads[0], sent, sent, suptitle="An untrained 4-head layer: different, and meaningless")
+    _, w_untrained = layer(word_vectors(ids))                  # (1, H, L, L)
+plot_attention_heads(w_untrained[0], sent, sent, suptitle="An untrained 4-head layer: different, and meaningless")
 plt.show()
 
 # %% [markdown]
@@ -293,7 +294,8 @@ plt.show()
 
 # %% [markdown]
 # Nearby positions are the most similar, and the similarity falls off (with ripples) as the
-# distance grows: it drops from 32 at offset 0 to about 23 at offset 5 and 21 at offset 10. Since it is symmetric, the plain dot product cannot tell *left* from *right*;
+# distance grows: it drops from 32 at offset 0 to about 23 at offset 5 and 21 at offset 10.
+# Since it is symmetric, the plain dot product cannot tell *left* from *right*;
 # after the learned projections, $(W^q \mathrm{PE}[p]) \cdot (W^k \mathrm{PE}[q])$ can.
 #
 # ### 3.3 An offset is a rotation
@@ -434,8 +436,8 @@ best_without_positions = float(np.mean(hits))
 print(f"best accuracy without positions: {best_without_positions:.1%} (1/9 = {1 / 9:.1%})")
 
 # %% [markdown]
-# The model without positions reaches that bound (about 15%, ten times chance but nowhere near
-# solving the task). With the sinusoidal table it solves the task (over 99%). Its two heads on a
+# The model without positions reaches that bound (about 15%, more than ten times chance but nowhere
+# near solving the task). With the sinusoidal table it solves the task (over 99%). Its two heads on a
 # sentence of the corpus (the model never saw real sentences, only positions matter here):
 
 # %%
