@@ -957,9 +957,10 @@ print("3. seq2seq:     ", tuple(seq2seq(x).shape), " (L' = 7 here, unrelated to 
 #     # plot_embeddings(E_p, f"PPMI, k = {k_p}")  for the 2-D picture
 # ```
 #
-# On this corpus both versions are already near-perfect from $k = 5$ on; PPMI's spectrum has no
-# two huge "frequency" values, so its 2-D plot spreads the categories instead of squeezing them
-# along a frequency axis. Zero counts: $\log 0 = -\infty$, so the zeros must be handled
+# On this corpus both versions are already near-perfect from $k = 5$ on. PPMI's spectrum has no
+# two dominant "frequency" values (its largest singular values are of similar size): dividing by
+# $P(i)P(j)$ removed the effect of how frequent a word is, so the leading directions describe
+# contexts. Zero counts: $\log 0 = -\infty$, so the zeros must be handled
 # explicitly (`torch.where` above; computing `log` first and clipping later also produces `nan`
 # in the gradient if this were trained). A second reason for care: the PMI of two rare words that
 # met once is huge and unreliable, which is why practical versions smooth $P(j)$ (e.g. with the

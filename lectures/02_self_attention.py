@@ -516,8 +516,8 @@ print("embedding table:", tuple(E.shape))
 # %% [markdown]
 # ### 5.1 Identity projections: weights = embedding similarity
 #
-# With $W^q = W^k = W^v = I$ (identity), the score is $a^i \cdot a^j / \sqrt{k}$, i.e. a scaled
-# cosine similarity. The heat map then shows **which words have similar embeddings**, nothing
+# With $W^q$, $W^k$, $W^v$ all equal to the identity matrix, the score is $a^i \cdot a^j / \sqrt{k}$,
+# i.e. a scaled cosine similarity. The heat map then shows **which words have similar embeddings**, nothing
 # more: no training has happened. Rows are queries, columns are keys, each row sums to 1.
 
 # %%

@@ -1050,9 +1050,9 @@ plt.show()
 # ```
 #
 # The base sets the **longest wavelength**, $2\pi \cdot \text{base}^{(d-2)/d}$, i.e. the range of
-# distances over which positions remain distinguishable: with base 100 the slowest wave repeats
-# after about $2\pi \cdot 100 \approx 600$ positions, so far-apart positions start to look alike
-# again; with base 10000 that happens only after tens of thousands. More dimensions put more
+# distances over which positions remain distinguishable: with base 100 and $d = 64$ the slowest
+# wave repeats after $2\pi \cdot 100^{62/64} \approx 540$ positions, so far-apart positions start to
+# look alike again; with base 10000 that happens only after about 47 000. More dimensions put more
 # frequencies in between, so the curve falls off more smoothly and its ripples are smaller.
 # </details>
 #
