@@ -13,6 +13,12 @@
 # %% [markdown]
 # # Lecture 2: Self-attention
 #
+# [English–中文 glossary](glossary.md) · Original course: Hung-yi Lee, ML 2021, *Self-attention (上)*
+# ([video](https://www.youtube.com/watch?v=hYdO9CscNes)) for sections 1-3 and *Self-attention (下)*
+# ([video](https://www.youtube.com/watch?v=gmsMY5kc-zw)) for section 4; course page
+# https://speech.ee.ntu.edu.tw/~hylee/ml/2021-spring.php . Paper: Vaswani et al. (2017), *Attention
+# is all you need*, [arXiv:1706.03762](https://arxiv.org/abs/1706.03762).
+#
 # Lecture 1 turned words, audio frames and graph nodes into **a sequence of vectors**
 # $a^1, \dots, a^L$. This lecture builds the layer that reads such a sequence and returns a
 # new sequence $b^1, \dots, b^L$ in which **every output has looked at every input**:
@@ -31,10 +37,14 @@
 # 5. Attention **heat maps** on sentences of the course corpus, and what they do (and do not) mean.
 # 6. An interactive explorer.
 #
-# **Notation.** Tensors are batch-first: $B$ batch, $L$ sequence length ($L_q$, $L_k$ when
-# queries and keys differ), $d$ input size, $d_k$ query/key size, $d_v$ value size. Shapes are
-# comments on the line that creates a tensor. Every boolean mask means **True = may attend / is
-# a real position**, the convention of `torch.nn.functional.scaled_dot_product_attention`.
+# **Notation** (the course's symbol table is in lecture 1). Tensors are batch-first: $B$ batch,
+# $L$ sequence length ($L_q$, $L_k$ when queries and keys differ), $d$ input size, $d_k$ query/key
+# size, $d_v$ value size. The inputs $a^1, \dots, a^L$ are the rows of $\mathbf{X}$. Following the
+# lecture, $\alpha_{i,j}$ is a **score** (an entry of $\mathbf{S}$) and $\alpha'_{i,j}$ a **weight**
+# (an entry of $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$). In code the vocabulary size is
+# `vocab_size`; `V` is always a value matrix. Shapes are comments on the line that creates a
+# tensor. Every boolean mask means **True = may attend / is a real position**, the convention of
+# `torch.nn.functional.scaled_dot_product_attention`.
 
 # %%
 import math
@@ -71,8 +81,8 @@ word_vec = {w: torch.randn(8) for w in set(words)}
 x = torch.stack([word_vec[w] for w in words])               # (L, d) = (4, 8)
 
 fc = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))   # 2 classes: verb / noun
-out = fc(x)                                                 # (L, 2) the same FC on every vector
-print("outputs of the two 'saw's identical:", torch.allclose(out[1], out[3]))
+out_fc = fc(x)                                              # (L, 2) the same FC on every vector
+print("outputs of the two 'saw's identical:", torch.allclose(out_fc[1], out_fc[3]))
 
 # %% [markdown]
 # The classic fix is to feed the FC network a **window** of neighbours: the vector itself and
@@ -90,8 +100,8 @@ def windows(x, m):
 
 m = 1
 fc_window = nn.Sequential(nn.Linear((2 * m + 1) * 8, 16), nn.ReLU(), nn.Linear(16, 2))
-out = fc_window(windows(x, m))                              # (L, 2)
-print("outputs of the two 'saw's identical:", torch.allclose(out[1], out[3]))
+out_window = fc_window(windows(x, m))                       # (L, 2)
+print("outputs of the two 'saw's identical:", torch.allclose(out_window[1], out_window[3]))
 
 # %% [markdown]
 # But *how large* a window? Some decisions need the whole sequence (is "it" the animal or the
@@ -102,9 +112,10 @@ print("outputs of the two 'saw's identical:", torch.allclose(out[1], out[3]))
 # $$\#\text{params of the first layer} = (2m+1)\, d \, h + h .$$
 #
 # For speech with 100 frames per second (80 filter-bank values per frame, $h = 256$ hidden units)
-# a window that sees 10 s of audio on each side has $2001 \cdot 80 \cdot 256 \approx 41$ M weights
-# in one layer, mostly wasted on short utterances, and it still cannot handle an 11 s input.
-# Self-attention needs three $d \times d_k$ matrices **whatever the length**.
+# a window that sees 10 s of audio on each side ($m = 1000$) has $2001 \cdot 80 \cdot 256 \approx 41$ M
+# weights in one layer, mostly wasted on short utterances, and it still cannot handle an 11 s input.
+# Self-attention needs three $d \times d_k$ matrices **whatever the length** (61 440 weights here,
+# with $d_k = 256$).
 
 # %%
 d_in, h = 80, 256                                           # filter-bank features, hidden units
@@ -139,7 +150,7 @@ plt.show()
 #
 # * **Dot product** (used in the Transformer):
 #   $q = W^q a^1,\; k = W^k a^j,\; \alpha = q \cdot k$.
-# * **Additive** (Bahdanau et al., 2015):
+# * **Additive** (Bahdanau et al., 2015, [arXiv:1409.0473](https://arxiv.org/abs/1409.0473)):
 #   $\alpha = w^\top \tanh(W^q a^1 + W^k a^j)$ with one more learned vector $w \in \mathbb{R}^{d_k}$.
 #
 # We use the column-vector convention of the lecture here: a vector is a column, a matrix
@@ -220,8 +231,8 @@ print("α'_1j =", alpha_prime.numpy().round(3), " sum =", round(alpha_prime.sum(
 print("b^1   =", b1.numpy().round(3))
 
 # %% [markdown]
-# The key with the largest score dominates the sum: $b^1$ is close to the value vector(s) whose
-# key matches $q^1$ best. Computing $b^2, b^3, b^4$ works the same way with $q^2, q^3, q^4$, and
+# The key with the largest score dominates the sum: here $\alpha'_{1,4} \approx 0.7$, so $b^1$ is
+# $0.7\, v^4$ plus small shares of the other three values. Computing $b^2, b^3, b^4$ works the same way with $q^2, q^3, q^4$, and
 # the four computations do not depend on one another: they can run **in parallel**.
 #
 # ### Why softmax? Other normalisations, numerically
@@ -263,23 +274,28 @@ for row_name, s in score_rows.items():
 # * **ReLU-normalised** weights are fine for the first row but give $0/0 = $ NaN when no score
 #   is positive, and zero gradient for every negative score.
 # * **no normalisation**: the output's size grows with the number of keys. Below, the norm of
-#   $b$ for random unit-variance queries, keys and values: with raw scores it grows without bound
-#   (like $\sqrt{L}$ here, because random terms partly cancel); with softmax $b$ is an average of
-#   the values, so it can never be longer than the longest value, whatever the length (here it
-#   even shrinks, as averaging many random vectors cancels them out).
+#   $b$ for random unit-variance queries, keys and values (averaged over 200 draws): with raw
+#   scores it grows without bound (like $\sqrt{L}$ here, because random terms partly cancel: 16
+#   times longer for 256 times more keys); with softmax $b$ is an average of the values, so it can
+#   never be longer than the longest value, whatever the length (here it even shrinks, as
+#   averaging many random vectors cancels them out).
 #
 # (ReLU or sigmoid attention *can* be trained with extra care, e.g. dividing by $L$ instead of the
 # sum; softmax is the default because it needs no such care.)
 
 # %%
 torch.manual_seed(0)
-dk = 16
+dk, n_draws = 16, 200
+norms = {}                                                  # L -> (mean ||b|| raw, mean ||b|| softmax)
+soft_within_values = True                                   # softmax output never longer than the longest value
 for L in [4, 16, 64, 256, 1024]:
-    q, K, V = torch.randn(dk), torch.randn(L, dk), torch.randn(L, dk)
-    s = K @ q / math.sqrt(dk)                               # (L,) scaled scores
-    b_raw = s @ V                                           # Σ_j α_j v^j      (dk,)
-    b_soft = torch.softmax(s, dim=0) @ V                    # Σ_j α'_j v^j     (dk,)
-    print(f"L = {L:5d}:  ||b|| without normalisation = {b_raw.norm():7.1f}   with softmax = {b_soft.norm():5.2f}")
+    q, K, V = torch.randn(n_draws, 1, dk), torch.randn(n_draws, L, dk), torch.randn(n_draws, L, dk)
+    s = q @ K.transpose(1, 2) / math.sqrt(dk)               # (n, 1, L) scaled scores
+    b_raw = s @ V                                           # Σ_j α_j v^j      (n, 1, dk)
+    b_soft = torch.softmax(s, dim=-1) @ V                   # Σ_j α'_j v^j     (n, 1, dk)
+    soft_within_values &= bool((b_soft.norm(dim=-1) <= V.norm(dim=-1).max(-1, keepdim=True).values + 1e-6).all())
+    norms[L] = (b_raw.norm(dim=-1).mean().item(), b_soft.norm(dim=-1).mean().item())
+    print(f"L = {L:5d}:  mean ||b|| without normalisation = {norms[L][0]:6.1f}   with softmax = {norms[L][1]:5.2f}")
 
 # %% [markdown]
 # ## 4. Matrix form
@@ -291,8 +307,10 @@ for L in [4, 16, 64, 256, 1024]:
 # $L^2$ scores are one more:
 #
 # $$Q = W^q I,\quad K = W^k I,\quad V = W^v I \qquad (d_k \times L,\ d_k \times L,\ d_v \times L)$$
-# $$A = K^\top Q \in \mathbb{R}^{L \times L},\qquad A_{j,i} = k^j \cdot q^i \quad(\text{column } i \text{ belongs to query } i)$$
-# $$A' = \mathrm{softmax}(A) \ \text{ over each column},\qquad O = V A' = [b^1 \cdots b^L].$$
+# $$S = K^\top Q \in \mathbb{R}^{L \times L},\qquad S_{j,i} = k^j \cdot q^i = \alpha_{i,j} \quad(\text{column } i \text{ belongs to query } i)$$
+# $$A = \mathrm{softmax}(S) \ \text{ over each column},\qquad O = V A = [b^1 \cdots b^L].$$
+#
+# $S$ holds the scores $\alpha$, $A$ the weights $\alpha'$, in both conventions.
 #
 # The Transformer also divides the scores by $\sqrt{d_k}$ before the softmax (section 4.4); we
 # include it here so that both conventions compute exactly the same thing.
@@ -306,10 +324,10 @@ Wq, Wk, Wv = torch.randn(dk, d), torch.randn(dk, d), torch.randn(dv, d)
 Q = Wq @ I                                                  # Q = W^q I          (dk, L)
 K = Wk @ I                                                  # K = W^k I          (dk, L)
 V = Wv @ I                                                  # V = W^v I          (dv, L)
-A = K.T @ Q / math.sqrt(dk)                                 # A = K^T Q / √dk    (L, L) column i = query i
-A_prime = torch.softmax(A, dim=0)                           # softmax over each column
-O_col = V @ A_prime                                         # O = V A'           (dv, L) column i = b^i
-print("columns of A' sum to 1:", torch.allclose(A_prime.sum(0), torch.ones(L)))
+S_col = K.T @ Q / math.sqrt(dk)                             # S = K^T Q / √dk    (L, L) column i = query i
+A_col = torch.softmax(S_col, dim=0)                         # A = softmax(S) over each column
+O_col = V @ A_col                                           # O = V A            (dv, L) column i = b^i
+print("columns of A sum to 1:", torch.allclose(A_col.sum(0), torch.ones(L)))
 
 # %% [markdown]
 # ### 4.2 PyTorch's row convention (batch-first)
@@ -318,21 +336,22 @@ print("columns of A' sum to 1:", torch.allclose(A_prime.sum(0), torch.ones(L)))
 # vectors ($X = I^\top$), with a batch dimension in front. Transposing every equation above:
 #
 # $$Q = X W_q,\quad K = X W_k,\quad V = X W_v,\qquad
-#   A = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) \ \text{(over each row)},\qquad
+#   S = \frac{Q K^\top}{\sqrt{d_k}},\qquad A = \mathrm{softmax}(S) \ \text{(over each row)},\qquad
 #   O = A V,$$
 #
 # with $W_q = (W^q)^\top \in \mathbb{R}^{d \times d_k}$. Now **row** $i$ of $A$ belongs to query
-# $i$, and the row convention's $A$ is the transpose of the column convention's $A'$.
+# $i$, and the row convention's $S$ and $A$ are the transposes of the column convention's.
 
 # %%
 X = I.T                                                     # (L, d)   rows a^1..a^L
 Q_r = X @ Wq.T                                              # Q = X W_q          (L, dk)
 K_r = X @ Wk.T                                              # K = X W_k          (L, dk)
 V_r = X @ Wv.T                                              # V = X W_v          (L, dv)
-A_r = torch.softmax(Q_r @ K_r.T / math.sqrt(dk), dim=-1)    # A = softmax(QK^T/√dk)  (Lq, Lk) row i = query i
-O_row = A_r @ V_r                                           # O = A V            (L, dv)
+S_row = Q_r @ K_r.T / math.sqrt(dk)                         # S = QK^T/√dk       (Lq, Lk) row i = query i
+A_row = torch.softmax(S_row, dim=-1)                        # A = softmax(S) over each row
+O_row = A_row @ V_r                                         # O = A V            (L, dv)
 
-print("A (rows) == A' (columns) transposed:", torch.allclose(A_r, A_prime.T, atol=1e-6))
+print("A (rows) == A (columns) transposed:", torch.allclose(A_row, A_col.T, atol=1e-6))
 print("outputs agree, max |diff| =", (O_row - O_col.T).abs().max().item())
 
 # %% [markdown]
@@ -381,7 +400,7 @@ print("attention() agrees:", torch.allclose(out2, out))
 # %% [markdown]
 # ### 4.3 What is learned?
 #
-# In the whole computation the **only parameters are $W^q, W^k, W^v$**: $A$, $A'$ and $O$ are
+# In the whole computation the **only parameters are $W^q, W^k, W^v$**: $S$, $A$ and $O$ are
 # computed from them and the input. Their size does not depend on $L$, which is how one layer
 # handles sequences of any length (contrast with section 1).
 
@@ -455,9 +474,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Without scaling, at $d_k = 256$ the softmax is already nearly one-hot (the largest of 16
-# weights is above 0.9) and the size of its Jacobian has dropped to about a third, at
-# $d_k = 1024$ to about a sixth; with scaling the behaviour is the same for every $d_k$. (The argument assumes
+# The measured variance of $q \cdot k$ is $d_k$, as computed. Without scaling, at $d_k = 256$ the
+# softmax is already nearly one-hot (the largest of 16 weights is above 0.9) and the size of its
+# Jacobian has dropped to about a third of its value with scaling, at $d_k = 1024$ to about a
+# sixth; with scaling the behaviour is the same for every $d_k$. (The argument assumes
 # unit-variance queries and keys, which is roughly what initialisation and normalisation layers
 # provide.)
 
@@ -473,18 +493,18 @@ plt.show()
 # %%
 corpus_ids, vocab = load_corpus(3000, seed=0)
 sentences = generate_sentences(3000, seed=0)
-V = len(vocab)
+vocab_size = len(vocab)
 
-C = torch.zeros(V, V)                                       # (V, V) co-occurrence counts
+C = torch.zeros(vocab_size, vocab_size)                     # (|V|, |V|) co-occurrence counts
 for sent in corpus_ids:
     for i, w_i in enumerate(sent):
         for j in range(max(0, i - 2), min(len(sent), i + 3)):
             if j != i:
                 C[w_i, sent[j]] += 1
-U, S, _ = torch.linalg.svd(C)
+U, sigma, _ = torch.linalg.svd(C)
 k_emb = 16
-E = U[:, :k_emb] * S[:k_emb].sqrt()                         # (V, k) W = U_k Σ_k^{1/2}
-E = F.normalize(E - E.mean(0), dim=1) * math.sqrt(k_emb)    # (V, k) centred, norm √k
+E = U[:, :k_emb] * sigma[:k_emb].sqrt()                     # (|V|, k) E = U_k Σ_k^{1/2}
+E = F.normalize(E - E.mean(0), dim=1) * math.sqrt(k_emb)    # (|V|, k) centred, norm √k
 
 
 def embed(words):
@@ -496,8 +516,8 @@ print("embedding table:", tuple(E.shape))
 # %% [markdown]
 # ### 5.1 Identity projections: weights = embedding similarity
 #
-# With $W^q = W^k = W^v = I$ (identity), the score is $a^i \cdot a^j / \sqrt{k}$, i.e. a scaled
-# cosine similarity. The heat map then shows **which words have similar embeddings**, nothing
+# With $W^q$, $W^k$, $W^v$ all equal to the identity matrix, the score is $a^i \cdot a^j / \sqrt{k}$,
+# i.e. a scaled cosine similarity. The heat map then shows **which words have similar embeddings**, nothing
 # more: no training has happened. Rows are queries, columns are keys, each row sums to 1.
 
 # %%
@@ -518,16 +538,17 @@ plt.show()
 # ### 5.2 Random projections: meaningless weights
 #
 # With random (seeded, untrained) $W^q, W^k$ the map has structure, but the structure is
-# arbitrary: it would change completely with another seed. Weights of an untrained model
+# arbitrary: with another seed most queries put their largest weight on a different key. Weights of an untrained model
 # **mean nothing**. Never read meaning into them.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+A_rand = {}                                                 # seed -> (L, L) weights
 for ax, seed in zip(axes, [0, 1]):
     torch.manual_seed(seed)
     Wq_r, Wk_r = torch.randn(k_emb, k_emb) / math.sqrt(k_emb), torch.randn(k_emb, k_emb) / math.sqrt(k_emb)
-    _, A_rand = attention(x @ Wq_r.T, x @ Wk_r.T, x)        # (1, L, L)
-    plot_attention(A_rand[0], sent, sent, ax=ax, title=f"random $W^q, W^k$, seed {seed}", annotate=False)
+    A_rand[seed] = attention(x @ Wq_r.T, x @ Wk_r.T, x)[1][0]   # (L, L)
+    plot_attention(A_rand[seed], sent, sent, ax=ax, title=f"random $W^q, W^k$, seed {seed}", annotate=False)
 plt.tight_layout()
 plt.show()
 
@@ -544,7 +565,7 @@ plt.show()
 
 # %%
 CATS = list(CATEGORIES) + ["function"]
-cat_of_id = torch.tensor([CATS.index(category_of(w)) for w in vocab.itos])   # (V,)
+cat_of_id = torch.tensor([CATS.index(category_of(w)) for w in vocab.itos])   # (|V|,)
 
 rng = np.random.default_rng(0)
 N, Lmax = len(corpus_ids), max(map(len, corpus_ids))
@@ -598,7 +619,8 @@ print(f"final training loss {loss.item():.3f};  held-out accuracy {accuracy:.1%}
       f"(always guessing the most common category: {target[n_train:].bincount().max().item() / (N - n_train):.1%})")
 
 # %% [markdown]
-# The weights of the `[MASK]` query on held-out sentences:
+# On held-out sentences the model finds the category about 95% of the time, against about 20% for
+# always guessing the most common category. The weights of the `[MASK]` query on held-out sentences:
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(12, 6))
@@ -644,12 +666,13 @@ for kind, r in sorted(relative.items(), key=lambda kv: -np.mean(kv[1])):
 # sentence, so it says nothing about the answer) and the most to the words that **determine the
 # missing category**: verbs get twice the uniform share ("ate" implies a food or an eater), then
 # the other nouns (with a person and a food present, the missing word is probably the verb) and
-# "a", which in this corpus is always followed by a colour. The weights stay soft: the model
-# averages several clues instead of picking one.
+# "a", which in this corpus is always followed by a colour. The weights stay soft: on average the
+# largest weight of a sentence is well below one half, so the model averages several clues
+# instead of picking one.
 #
 # Even so, read trained attention maps with care: a weight says *where information was taken
 # from*, not *why*, and with several layers and heads the picture gets much murkier (Jain &
-# Wallace, 2019, "Attention is not explanation").
+# Wallace, 2019, "Attention is not explanation", [arXiv:1902.10186](https://arxiv.org/abs/1902.10186)).
 
 # %% [markdown]
 # ## 6. Explorer
@@ -671,13 +694,18 @@ projections = {
 }
 
 
-def explore(query=5, tau=1.0, projection="identity (similarity)"):
+def explore_weights(query, tau, projection):
+    """The chosen query's weights (L,), its output b (k,), the values (L, k) and their mean (k,)."""
     Wq_, Wk_, Wv_ = projections[projection]
     q, k, v = x_explore @ Wq_.T, x_explore @ Wk_.T, x_explore @ Wv_.T   # (1, L, k) each
     _, weights = attention(q / tau, k, v)                   # (1, L, L); dividing q by τ divides the scores
     w_q = weights[0, query]                                 # (L,)
-    b = w_q @ v[0]                                          # (k,) output of the chosen query
-    centre = v[0].mean(0)                                   # (k,)
+    return w_q, w_q @ v[0], v[0], v[0].mean(0)              # b = Σ_j α'_j v^j
+
+
+def explore(query=5, tau=1.0, projection="identity (similarity)"):
+    w_q, b, values, centre = explore_weights(query, tau, projection)
+    v = values[None]                                        # (1, L, k)
     _, _, Vh = torch.linalg.svd(v[0] - centre, full_matrices=False)
     to2d = lambda z: ((z - centre) @ Vh[:2].T).numpy()      # project onto 2 principal directions
 
@@ -700,8 +728,9 @@ explore(query=5, tau=1.0)                                   # static pictures (a
 explore(query=5, tau=5.0)
 
 # %% [markdown]
-# With identity projections "horse" mostly attends to itself, so $b$ sits on its own value; at
-# $\tau = 5$ the weights are much flatter and $b$ has moved towards the mean.
+# With identity projections "horse" mostly attends to itself (more than half of its weight), so
+# $b$ sits near its own value; at $\tau = 5$ the weights are much flatter and $b$ has moved towards
+# the mean.
 #
 # The interactive version (needs a running kernel). Try other queries with $\tau$ from 0.05 to
 # 20, then switch the projection to "random" and to the trained model's $W^q, W^k, W^v$ (trained
@@ -729,9 +758,9 @@ display(explorer)
 # * The scores are normalised with a **softmax** (positive, sums to 1, smooth; other
 #   normalisations misbehave), and the output is the weighted sum of **values**,
 #   $b^i = \sum_j \alpha'_{i,j} v^j$, $v^j = W^v a^j$.
-# * In matrix form: $Q = W^q I$, $A = K^\top Q$, $A' = \mathrm{softmax}(A)$ per column,
-#   $O = V A'$ (column convention) or, batch-first in PyTorch, $Q = X W_q$,
-#   $A = \mathrm{softmax}(Q K^\top / \sqrt{d_k})$ per row, $O = A V$. Same numbers, transposed.
+# * In matrix form: $Q = W^q I$, scores $S = K^\top Q / \sqrt{d_k}$, weights $A = \mathrm{softmax}(S)$
+#   per column, $O = V A$ (column convention) or, batch-first in PyTorch, $Q = X W_q$,
+#   $S = Q K^\top / \sqrt{d_k}$, $A = \mathrm{softmax}(S)$ per row, $O = A V$. Same numbers, transposed.
 # * The only parameters are $W^q, W^k, W^v$; their size does not depend on $L$. All outputs
 #   are computed in parallel.
 # * Dividing by $\sqrt{d_k}$ keeps the score variance at 1, so the softmax neither saturates nor
@@ -741,24 +770,189 @@ display(explorer)
 #   trained on.
 # * Self-attention is blind to **order** (the two "saw"s got identical outputs): lecture 3 adds
 #   positions, several heads, and looks at cost and at other data (images, graphs).
+
+# %% [markdown]
+# ## 摘要
 #
+# **繁體中文**
+#
+# * 對每個向量各自套用全連接層（fully connected layer）看不到上下文；開一個窗口（window）可以參考鄰居，
+#   但要涵蓋整個序列，窗口就得和最長的序列一樣長，參數量也隨之變大。
+# * 自注意力機制（self-attention）為每一對向量計算**相關性**：注意力分數（attention score）
+#   $\alpha_{i,j} = q^i \cdot k^j$（點積 dot product；加性 additive 形式 $w^\top\tanh(W^q a^i + W^k a^j)$ 是較早的做法），
+#   其中查詢（query）$q^i = W^q a^i$、鍵（key）$k^j = W^k a^j$。
+# * 分數經過 **softmax** 正規化成注意力權重（為正、總和為 1、平滑；其他正規化方式會出問題），
+#   輸出是值（value）的加權和 $b^i = \sum_j \alpha'_{i,j} v^j$，$v^j = W^v a^j$。
+# * 矩陣形式：分數 $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$，權重 $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$，
+#   輸出 $\mathbf{A}\mathbf{V}$（課堂上的行向量寫法與 PyTorch 的列寫法只差一個轉置）。
+# * 唯一要學的參數只有 $W^q, W^k, W^v$ 三個矩陣，大小與序列長度 $L$ 無關；所有輸出可以平行計算。
+# * 除以 $\sqrt{d_k}$ 讓分數的變異數保持為 1，softmax 不會飽和，梯度也不會消失。
+# * 未訓練的投影所得的注意力圖沒有意義；單位矩陣投影只顯示嵌入的相似度；訓練過的權重顯示模型為了該任務從哪裡取得資訊。
+# * 自注意力機制看不到**順序**（兩個 "saw" 的輸出相同）：第 3 講加入位置編碼（positional encoding）與多頭注意力。
+#
+# **简体中文**
+#
+# * 对每个向量各自套用全连接层（fully connected layer）看不到上下文；开一个窗口（window）可以参考邻居，
+#   但要覆盖整个序列，窗口就得和最长的序列一样长，参数量也随之变大。
+# * 自注意力机制（self-attention）为每一对向量计算**相关性**：注意力分数（attention score）
+#   $\alpha_{i,j} = q^i \cdot k^j$（点积 dot product；加性 additive 形式 $w^\top\tanh(W^q a^i + W^k a^j)$ 是较早的做法），
+#   其中查询（query）$q^i = W^q a^i$、键（key）$k^j = W^k a^j$。
+# * 分数经过 **softmax** 归一化成注意力权重（为正、总和为 1、平滑；其他归一化方式会出问题），
+#   输出是值（value）的加权和 $b^i = \sum_j \alpha'_{i,j} v^j$，$v^j = W^v a^j$。
+# * 矩阵形式：分数 $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$，权重 $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$，
+#   输出 $\mathbf{A}\mathbf{V}$（课堂上的列向量写法与 PyTorch 的行写法只差一个转置）。
+# * 唯一需要学习的参数只有 $W^q, W^k, W^v$ 三个矩阵，大小与序列长度 $L$ 无关；所有输出可以并行计算。
+# * 除以 $\sqrt{d_k}$ 让分数的方差保持为 1，softmax 不会饱和，梯度也不会消失。
+# * 未训练的投影所得的注意力图没有意义；单位矩阵投影只显示嵌入的相似度；训练过的权重显示模型为了该任务从哪里获取信息。
+# * 自注意力机制看不到**顺序**（两个 "saw" 的输出相同）：第 3 讲加入位置编码（positional encoding）与多头注意力。
+
+# %% [markdown]
 # ## Exercises
+#
+# Each exercise has a hint and a worked answer; open them only after trying.
 #
 # 1. **Additive vs dot product.** Time `dot_scores` and `additive_scores` of section 2 for
 #    $L \in \{64, 256, 1024\}$ and $d_k = 64$. How does the memory of the intermediate tensor grow?
 #    Show that for $W^q = W^k$ the dot-product scores are symmetric, $\alpha_{i,j} = \alpha_{j,i}$.
 #    Are the softmax weights symmetric too?
+#
+# <details><summary>Hint</summary>
+#
+# The additive form materialises `hidden` of shape $(L, L, d_k)$. For the symmetry, write
+# $\alpha_{i,j} = (W a^i)^\top (W a^j)$. A softmax row is divided by that row's own sum.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# import time
+# d_x, dk_x = 16, 64
+# Wq_x, Wk_x, w_x = torch.randn(dk_x, d_x), torch.randn(dk_x, d_x), torch.randn(dk_x)
+# for L_x in [64, 256, 1024]:
+#     X_x = torch.randn(L_x, d_x)
+#     Q_x, K_x = X_x @ Wq_x.T, X_x @ Wk_x.T                      # (L, dk)
+#     t0 = time.perf_counter(); Q_x @ K_x.T; t1 = time.perf_counter()
+#     hidden_x = torch.tanh(Q_x[:, None] + K_x[None]); hidden_x @ w_x; t2 = time.perf_counter()
+#     print(L_x, f"dot {1e3 * (t1 - t0):.2f} ms, additive {1e3 * (t2 - t1):.2f} ms, "
+#                f"hidden {hidden_x.numel() * 4 / 2**20:.0f} MiB")
+# ```
+#
+# The intermediate tensor has $L^2 d_k$ entries: $4 L^2 d_k$ bytes in float32, i.e. 256 MiB at
+# $L = 1024$, $d_k = 64$, against 4 MiB for the $L \times L$ dot-product scores; the time grows
+# the same way. With $W^q = W^k = W$, $\alpha_{i,j} = (W a^i)\cdot(W a^j) = \alpha_{j,i}$. The weights
+# are not symmetric in general: $\alpha'_{i,j} = e^{\alpha_{i,j}} / Z_i$ and
+# $\alpha'_{j,i} = e^{\alpha_{i,j}} / Z_j$ with different row sums $Z_i \ne Z_j$.
+# </details>
+#
 # 2. **Masking.** Extend the example of section 4.2 to a batch of two sequences of lengths 5 and
 #    3 (pad the second). Build the `keep` mask (True = real key), check that the padded keys get
 #    weight exactly 0 and that the outputs of the real positions do not depend on what the padded
 #    vectors contain. What happens to the output of a *query* at a padded position?
+#
+# <details><summary>Hint</summary>
+#
+# `keep = torch.arange(5)[None, :] < torch.tensor([5, 3])[:, None]` has shape `(B, Lk)`; give it
+# a query dimension, `keep[:, None, :]`, so that it broadcasts to `(B, Lq, Lk)`.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# torch.manual_seed(0)
+# x_b = torch.randn(2, 5, 4)                                     # (B, L, d), second sequence: 3 real
+# keep = torch.arange(5)[None, :] < torch.tensor([5, 3])[:, None]   # (B, Lk) True = real key
+# proj_x = [nn.Linear(4, 3, bias=False) for _ in range(3)]
+# out_a, w_a = attention(*(p(x_b) for p in proj_x), keep=keep[:, None, :])
+# assert (w_a[1, :, 3:] == 0).all()                              # padded keys: weight exactly 0
+# x_b2 = x_b.clone(); x_b2[1, 3:] = 100 * torch.randn(2, 4)      # change the padding
+# out_b, _ = attention(*(p(x_b2) for p in proj_x), keep=keep[:, None, :])
+# assert torch.allclose(out_a[1, :3], out_b[1, :3])              # real positions unchanged
+# ```
+#
+# A query at a padded position still attends to the real keys, so its output is a finite but
+# meaningless vector; the loss and any pooling must ignore it (with the same mask). If a mask
+# blocked *every* key of a row, the softmax would divide 0 by 0 and give `nan`, which is why
+# padding masks are applied to keys, not to queries.
+# </details>
+#
 # 3. **Temperature.** Show that $\mathrm{softmax}(s / \tau)$ tends to the uniform distribution as
 #    $\tau \to \infty$ and to a one-hot vector on $\arg\max s$ as $\tau \to 0$. Why is the
 #    argmax version useless for training?
+#
+# <details><summary>Hint</summary>
+#
+# Divide numerator and denominator by $e^{s_{\max} / \tau}$.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# $\mathrm{softmax}(s/\tau)_j = e^{(s_j - s_{\max})/\tau} / \sum_{j'} e^{(s_{j'} - s_{\max})/\tau}$. As
+# $\tau \to \infty$ every exponent tends to 0, every term to 1, and each weight to $1/L$. As
+# $\tau \to 0$ the exponent is 0 for the maximum and tends to $-\infty$ for every smaller score,
+# so the weight of the (unique) maximum tends to 1 and all others to 0. The argmax is piecewise
+# constant in the scores: its derivative is 0 almost everywhere (and undefined at ties), so no
+# gradient reaches $W^q$ and $W^k$ and they cannot be learned by back-propagation.
+# </details>
+#
 # 4. **Scaling.** Redo the table of section 4.4 with queries and keys whose entries have
 #    variance $\sigma^2 = 4$. Which scaling factor restores unit variance?
+#
+# <details><summary>Hint</summary>
+#
+# For independent zero-mean $q_i, k_i$, $\operatorname{Var}(q_i k_i) = \operatorname{Var}(q_i)\operatorname{Var}(k_i)$.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Each product has variance $\sigma^4 = 16$, so $\operatorname{Var}(q \cdot k) = d_k \sigma^4 = 16\, d_k$
+# and the factor is $1 / (\sigma^2 \sqrt{d_k}) = 1 / (4\sqrt{d_k})$. With only $1/\sqrt{d_k}$ the
+# scores have variance 16 and the softmax saturates like the unscaled $d_k = 256$ row. In code:
+# `q = 2 * torch.randn(n_trials, 1, dk)`, `K = 2 * torch.randn(n_trials, L, dk)`, and compare
+# `s.var()` with `16 * dk`.
+# </details>
+#
 # 5. **Trained model.** In section 5.3 remove the value projection (use $v = a$) and retrain. Then
 #    let *every* position be a query but keep the loss only at the `[MASK]` position; do the other
 #    rows of the weight matrix look meaningful? Why (not)?
+#
+# <details><summary>Hint</summary>
+#
+# Replace `self.W_v(a)` by `a` in `forward`. For all queries, call `attention(self.W_q(a), self.W_k(a), a, keep=real[:, None, :])`
+# and read the `[MASK]` row for the loss.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Without $W^v$ the classifier reads a weighted average of the fixed embeddings directly; the
+# category information is already linearly readable from them (section 5.1 showed that words of a
+# category have similar embeddings), so the model still learns the task, with the linear
+# classifier doing the work $W^v$ did. With every position as a query, only the `[MASK]` row
+# receives a gradient: the other rows use the same $W^q$, but nothing asks them to be useful, so
+# their weights are a by-product of projections tuned for the `[MASK]` vector and should not be
+# read as meaningful.
+# </details>
+#
 # 6. **Column convention.** Write the column-convention computation of section 4.1 for a batch
 #    $I \in \mathbb{R}^{B \times d \times L}$ using `torch.bmm`, and check it against `attention`.
+#
+# <details><summary>Hint</summary>
+#
+# `W @ I` broadcasts a `(dk, d)` matrix over the batch; the scores are `torch.bmm(K.transpose(1, 2), Q)`
+# and the softmax runs over dimension 1 (the keys, down each column).
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# torch.manual_seed(0)
+# B_c, d_c, dk_c, L_c = 2, 4, 3, 5
+# I_b = torch.randn(B_c, d_c, L_c)                               # (B, d, L) columns a^1..a^L
+# Wq_c, Wk_c, Wv_c = (torch.randn(dk_c, d_c) for _ in range(3))
+# Q_b, K_b, V_b = Wq_c @ I_b, Wk_c @ I_b, Wv_c @ I_b              # (B, dk, L) each
+# S_b = torch.bmm(K_b.transpose(1, 2), Q_b) / math.sqrt(dk_c)    # (B, Lk, Lq) column i = query i
+# O_b = torch.bmm(V_b, torch.softmax(S_b, dim=1))                # (B, dv, L)
+# X_b = I_b.transpose(1, 2)                                      # (B, L, d) row convention
+# out_ref, _ = attention(X_b @ Wq_c.T, X_b @ Wk_c.T, X_b @ Wv_c.T)
+# assert torch.allclose(O_b.transpose(1, 2), out_ref, atol=1e-5)
+# ```
+# </details>

@@ -13,6 +13,13 @@
 # %% [markdown]
 # # Lecture 3: Multi-head attention and positions
 #
+# [English–中文 glossary](glossary.md) · Original course: Hung-yi Lee, ML 2021, *Self-attention (下)*
+# ([video](https://www.youtube.com/watch?v=gmsMY5kc-zw); course page
+# https://speech.ee.ntu.edu.tw/~hylee/ml/2021-spring.php): multi-head self-attention, positional
+# encoding, truncated self-attention, self-attention for images and graphs, vs CNN and RNN.
+# Paper: Vaswani et al. (2017), [arXiv:1706.03762](https://arxiv.org/abs/1706.03762) (multi-head
+# attention, sinusoidal positional encoding); the others are linked in their sections.
+#
 # Lecture 2 built one self-attention layer: every output $b^i = \sum_j \alpha'_{i,j} v^j$ with
 # $\alpha'_{i,\cdot} = \mathrm{softmax}_j(q^i \cdot k^j / \sqrt{d_k})$. This lecture completes it
 # and puts it in context:
@@ -27,9 +34,11 @@
 # 5. Self-attention on **images** and on **graphs**.
 # 6. Self-attention vs **CNN** and vs **RNN**.
 #
-# **Notation.** Batch-first tensors: $B$ batch, $L$ ($L_q$, $L_k$) sequence length,
-# $d$ = $d_{\text{model}}$ model size, $H$ heads, $d_h = d/H$ head size. Shapes are comments on the
-# line that creates a tensor. Every boolean mask means **True = may attend / is a real position**
+# **Notation** (the course's symbol table is in lecture 1). Batch-first tensors: $B$ batch, $L$
+# ($L_q$, $L_k$) sequence length, $d$ = $d_{\text{model}}$ model size, $H$ heads, $d_h = d/H$ head
+# size, $\mathbf{S}$ scores, $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$ weights, $\mathbf{P}$ the
+# positional encoding table (row $p$ is $\mathrm{PE}[p]$, the vector $e^p$ of the lecture). In code
+# the vocabulary size is `vocab_size`. Shapes are comments on the line that creates a tensor. Every boolean mask means **True = may attend / is a real position**
 # (the convention of `torch.nn.functional.scaled_dot_product_attention`).
 
 # %%
@@ -147,8 +156,9 @@ with torch.no_grad():
 out, w = mha(x, keep=real[:, None, None, :])                   # keep: (B, 1, 1, Lk)
 out_ref, w_ref = ref(x, x, x, key_padding_mask=~real,         # PyTorch: True = ignore
                      need_weights=True, average_attn_weights=False)
-print("outputs  max |diff|:", (out - out_ref).abs().max().item())
-print("weights  max |diff|:", (w - w_ref).abs().max().item(), " shape", tuple(w.shape))
+mha_vs_torch = [(out - out_ref).abs().max().item(), (w - w_ref).abs().max().item()]   # outputs, weights
+print("outputs  max |diff|:", mha_vs_torch[0])
+print("weights  max |diff|:", mha_vs_torch[1], " shape", tuple(w.shape))
 print("padded keys get weight:", w[1, :, :, 4:].abs().max().item())
 
 # %% [markdown]
@@ -163,32 +173,33 @@ for heads in [1, 2, 4, 8]:
 # ### 1.2 Per-head weights
 #
 # The weights of each head on a corpus sentence, for an **untrained** layer with random word
-# vectors. The heads already differ, because their projections differ, but nothing here means
+# vectors. The heads already differ (no two heads put their largest weight on the same key for
+# every query), because their projections differ, but nothing here means
 # anything yet; section 3.5 shows heads after training.
 
 # %%
 sentences = generate_sentences(3000, seed=0)
 corpus_ids, vocab = load_corpus(3000, seed=0)
-V = len(vocab)
+vocab_size = len(vocab)
 
 torch.manual_seed(1)
-word_vectors = nn.Embedding(V, 32)                           # random, untrained
+word_vectors = nn.Embedding(vocab_size, 32)                  # random, untrained
 sent = sentences[2]                                           # "the queen walked the yellow horse near the river ."
 ids = torch.tensor(vocab.encode(sent))[None]                  # (1, L)
 layer = MHA(32, 4)                                            # untrained, d = 32, H = 4
 with torch.no_grad():
-    _, w_heads = layer(word_vectors(ids))                     # (1, H, L, L)
-plot_attention_heads(w_heads[0], sent, sent, suptitle="An untrained 4-head layer: different, and meaningless")
+    _, w_untrained = layer(word_vectors(ids))                  # (1, H, L, L)
+plot_attention_heads(w_untrained[0], sent, sent, suptitle="An untrained 4-head layer: different, and meaningless")
 plt.show()
 
 # %% [markdown]
 # ## 2. Self-attention does not know the order
 #
 # Nothing in $q^i \cdot k^j$ depends on *where* $i$ and $j$ are. If we shuffle the input rows
-# with a permutation matrix $P$, the scores become $P A P^\top$ and the output is shuffled the
-# same way:
+# with a permutation matrix $\Pi$, the scores become $\Pi \mathbf{S} \Pi^\top$ (and so do the weights)
+# and the output is shuffled the same way:
 #
-# $$\mathrm{MHA}(P X) = P\, \mathrm{MHA}(X) \qquad (\text{permutation equivariance}).$$
+# $$\mathrm{MHA}(\Pi \mathbf{X}) = \Pi\, \mathrm{MHA}(\mathbf{X}) \qquad (\text{permutation equivariance}).$$
 
 # %%
 torch.manual_seed(0)
@@ -198,7 +209,7 @@ with torch.no_grad():
     out, _ = mha(x)                                           # (1, 8, d)
     out_perm, _ = mha(x[:, perm])                             # (1, 8, d) shuffled input
 print("permutation:", perm.tolist())
-print("max |MHA(PX) - P MHA(X)| =", (out_perm - out[:, perm]).abs().max().item())
+print("max |MHA(ΠX) - Π MHA(X)| =", (out_perm - out[:, perm]).abs().max().item())
 
 # %% [markdown]
 # The difference is float32 rounding. A consequence: "the dog chased the cat" and "the cat
@@ -218,7 +229,7 @@ print("output at 'dog' identical in both sentences:",
 #
 # The fix is to put the position into the input: $a^i \leftarrow a^i + e^i$ with a vector $e^i$
 # that depends only on the position $i$. Vaswani et al. (2017) use a fixed table of sines and
-# cosines of geometrically spaced frequencies, interleaved:
+# cosines of geometrically spaced frequencies, interleaved (the table $\mathbf{P}$, $L \times d$):
 #
 # $$\mathrm{PE}[p, 2i] = \sin\!\left(\frac{p}{10000^{2i/d}}\right),\qquad
 #   \mathrm{PE}[p, 2i+1] = \cos\!\left(\frac{p}{10000^{2i/d}}\right),\qquad i = 0, \dots, d/2 - 1 .$$
@@ -251,7 +262,7 @@ plt.show()
 
 # %% [markdown]
 # Each column is a wave; the wavelength grows geometrically from $2\pi$ (dimensions 0-1) to
-# almost $2\pi \cdot 10000$ (the last pair). Going down the table (increasing $p$), the first
+# $2\pi \cdot 10000^{(d-2)/d}$ (the last pair), about $2\pi \cdot 7500$ for $d = 64$. Going down the table (increasing $p$), the first
 # dimensions oscillate fast and the last ones hardly change, a bit like the digits of a counter. Every position gets a
 # different vector, the values stay in $[-1, 1]$ whatever the length, and the table can be
 # computed for positions never seen in training.
@@ -263,8 +274,8 @@ plt.show()
 # $$\mathrm{PE}[p] \cdot \mathrm{PE}[q] = \sum_{i=0}^{d/2-1} \cos\!\big(\omega_i (p - q)\big),
 #   \qquad \omega_i = 10000^{-2i/d},$$
 #
-# a function of the offset $p - q$ alone (and symmetric in it). The curves for three different
-# $p$ lie on top of each other:
+# a function of the offset $p - q$ alone (and symmetric in it), with its maximum $d/2$ at offset 0.
+# The curves for three different $p$ lie on top of each other:
 
 # %%
 pe = positional_encoding_table(200, 64)                       # (200, 64)
@@ -283,7 +294,8 @@ plt.show()
 
 # %% [markdown]
 # Nearby positions are the most similar, and the similarity falls off (with ripples) as the
-# distance grows. Since it is symmetric, the plain dot product cannot tell *left* from *right*;
+# distance grows: it drops from 32 at offset 0 to about 23 at offset 5 and 21 at offset 10.
+# Since it is symmetric, the plain dot product cannot tell *left* from *right*;
 # after the learned projections, $(W^q \mathrm{PE}[p]) \cdot (W^k \mathrm{PE}[q])$ can.
 #
 # ### 3.3 An offset is a rotation
@@ -334,10 +346,14 @@ print("W [a; e] == W_a a + W_e e:", torch.allclose(W @ torch.cat([a, e]), W_a @ 
 # %% [markdown]
 # **Learned positional embeddings.** Instead of a fixed formula, the positions can have an
 # embedding table of their own, `nn.Embedding(max_len, d)`, trained with the model (BERT,
-# GPT-2). It fits the data but knows nothing about positions beyond `max_len`. Many later models
-# encode **relative** positions directly in the attention scores instead: Shaw et al. (2018),
-# the T5 bias, rotary embeddings (RoPE, Su et al. 2021, which builds on exactly the rotation
-# property of section 3.3) and ALiBi (Press et al. 2022).
+# GPT-2). It fits the data but knows nothing about positions beyond `max_len`. Learned and
+# hand-crafted encodings are compared by Liu et al. (2020,
+# [arXiv:2003.09229](https://arxiv.org/abs/2003.09229)), the paper the original lecture points to.
+# Many later models encode **relative** positions directly in the attention scores instead: Shaw
+# et al. (2018, [arXiv:1803.02155](https://arxiv.org/abs/1803.02155)), the T5 bias (Raffel et al.,
+# [arXiv:1910.10683](https://arxiv.org/abs/1910.10683)), rotary embeddings (RoPE, Su et al. 2021,
+# [arXiv:2104.09864](https://arxiv.org/abs/2104.09864), which builds on exactly the rotation
+# property of section 3.3) and ALiBi (Press et al. 2022, [arXiv:2108.12409](https://arxiv.org/abs/2108.12409)).
 
 # %%
 max_len = 512
@@ -353,8 +369,7 @@ print("input with learned positions:", tuple(x.shape), "  parameters:", learned_
 # output the **previous** word and the **next** word (two classifiers on the same output vector).
 # The words are drawn at random from the corpus vocabulary, so content cannot help: only
 # positions can. The model is an embedding, optionally plus the sinusoidal table, one 2-head
-# `MHA`, and two linear read-outs. We train it with and without positional encoding (about two
-# seconds each).
+# `MHA`, and two linear read-outs. We train it with and without positional encoding.
 
 # %%
 class NeighbourModel(nn.Module):
@@ -370,23 +385,23 @@ class NeighbourModel(nn.Module):
     def forward(self, ids):                                   # ids: (B, L)
         x = self.embed(ids) + self.pe[: ids.shape[1]]         # (B, L, d) word + position
         h, weights = self.attn(x)                             # (B, L, d), (B, H, L, L)
-        return self.prev_word(h), self.next_word(h), weights  # (B, L, V), (B, L, V), (B, H, L, L)
+        return self.prev_word(h), self.next_word(h), weights  # (B, L, |V|), (B, L, |V|), (B, H, L, L)
 
 
 def train_neighbour_model(use_positions, steps=400, L=10, seed=0):
     torch.manual_seed(seed)
-    model = NeighbourModel(V, 32, 2, L, use_positions)
+    model = NeighbourModel(vocab_size, 32, 2, L, use_positions)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(steps):
-        ids = torch.randint(0, V, (128, L), generator=gen)    # (B, L) random words
+        ids = torch.randint(0, vocab_size, (128, L), generator=gen)  # (B, L) random words
         prev_logits, next_logits, _ = model(ids)
-        loss = (F.cross_entropy(prev_logits[:, 1:].reshape(-1, V), ids[:, :-1].reshape(-1))
-                + F.cross_entropy(next_logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1)))
+        loss = (F.cross_entropy(prev_logits[:, 1:].reshape(-1, vocab_size), ids[:, :-1].reshape(-1))
+                + F.cross_entropy(next_logits[:, :-1].reshape(-1, vocab_size), ids[:, 1:].reshape(-1)))
         opt.zero_grad()
         loss.backward()
         opt.step()
-    ids = torch.randint(0, V, (1000, L), generator=gen)       # fresh test sequences
+    ids = torch.randint(0, vocab_size, (1000, L), generator=gen)  # fresh test sequences
     with torch.no_grad():
         prev_logits, next_logits, _ = model(ids)
     acc_prev = (prev_logits[:, 1:].argmax(-1) == ids[:, :-1]).float().mean().item()
@@ -394,17 +409,36 @@ def train_neighbour_model(use_positions, steps=400, L=10, seed=0):
     return model, acc_prev, acc_next
 
 
+neighbour_accuracy = {}                                       # use_positions -> (previous, next)
 for use_positions in [False, True]:
     model, acc_prev, acc_next = train_neighbour_model(use_positions)
+    neighbour_accuracy[use_positions] = (acc_prev, acc_next)
     print(f"positional encoding {'on ' if use_positions else 'off'}: accuracy previous word {acc_prev:6.1%}, "
-          f"next word {acc_next:6.1%}   (chance {1 / V:.1%})")
+          f"next word {acc_next:6.1%}   (chance {1 / vocab_size:.1%})")
 neighbour_model = model                                       # the one with positions
 
 # %% [markdown]
-# Without positions the model cannot tell which of the other words is next to it: the best it
-# can do is guess one of the nine other words of the sequence (about 1 in 9). With the
-# sinusoidal table it solves the task. Its two heads on a sentence of the corpus (the
-# model never saw real sentences, only positions matter here):
+# Without positions a word cannot tell which of the other words is next to it, so the best it can
+# do is guess one of the other nine words of the sequence: 1 in 9, or a little better by picking
+# a word that occurs twice among them. We estimate that best possible accuracy on random
+# sequences.
+
+# %%
+gen = torch.Generator().manual_seed(1)
+ids_rand = torch.randint(0, vocab_size, (2000, 10), generator=gen)   # (N, L) random sequences
+hits = []
+for seq in ids_rand.tolist():
+    for i in range(1, 10):                                    # the query at i predicts the word at i - 1
+        others = seq[:i] + seq[i + 1:]                        # the 9 words it sees, order unknown
+        guess = max(set(others), key=others.count)            # the most frequent of them
+        hits.append(others.count(guess) / 9)                  # chance that the true neighbour is that word
+best_without_positions = float(np.mean(hits))
+print(f"best accuracy without positions: {best_without_positions:.1%} (1/9 = {1 / 9:.1%})")
+
+# %% [markdown]
+# The model without positions reaches that bound (about 15%, more than ten times chance but nowhere
+# near solving the task). With the sinusoidal table it solves the task (over 99%). Its two heads on a
+# sentence of the corpus (the model never saw real sentences, only positions matter here):
 
 # %%
 sent = sentences[2]
@@ -413,9 +447,11 @@ with torch.no_grad():
 plot_attention_heads(w_heads[0], sent, sent, panel_size=3.4, suptitle="Trained heads (with positional encoding)")
 plt.show()
 L_s = len(sent)
+head_offsets = []                                             # per head: median offset of its most-attended key
 for h in range(w_heads.shape[1]):
     offset = (w_heads[0, h].argmax(-1) - torch.arange(L_s)).float()   # most-attended key minus query position
-    print(f"head {h}: most-attended key is at offset {offset.median().item():+.0f} (median over queries)")
+    head_offsets.append(int(offset.median().item()))
+    print(f"head {h}: most-attended key is at offset {head_offsets[-1]:+d} (median over queries)")
 
 # %% [markdown]
 # The heads split the work: one looks one position **back**, the other one position
@@ -427,12 +463,19 @@ for h in range(w_heads.shape[1]):
 # ## 4. Truncated self-attention for long sequences
 #
 # Speech comes at 100 frames per second (25 ms windows every 10 ms, lecture 1), so 10 s of audio
-# is $L = 1000$ vectors and the attention matrix has $L^2 = 10^6$ entries, per head, per layer,
-# per utterance in the batch, and it is kept for the backward pass. Time and memory grow as
-# $O(L^2)$.
-#
+# is $L = 998$ vectors (lecture 1's $T = \lfloor (N - \text{win}) / \text{hop} \rfloor + 1$) and the
+# attention matrix has $L^2 \approx 10^6$ entries, per head, per layer, per utterance in the batch,
+# and it is kept for the backward pass. Time and memory grow as $O(L^2)$.
+
+# %%
+L_10s = (10 * 16_000 - 400) // 160 + 1                        # frames in 10 s: N = 160 000, win 400, hop 160
+print(f"10 s of speech: L = {L_10s} frames, L^2 = {L_10s ** 2:,} scores per head and layer")
+
+# %% [markdown]
 # For recognising a phoneme the frames around it are what matters, so **truncated**
-# self-attention lets each frame attend only to a window $|i - j| \le w$. As a mask (True = may
+# self-attention lets each frame attend only to a window $|i - j| \le w$ (used for speech
+# recognition e.g. in the Transformer-Transducer, Yeh et al. 2019,
+# [arXiv:1910.12977](https://arxiv.org/abs/1910.12977), which the original lecture cites). As a mask (True = may
 # attend):
 
 # %%
@@ -552,34 +595,45 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Full attention grows as $L^2$: each doubling of $L$ multiplies the memory by four, and the
-# time by roughly four. Masking the full matrix costs slightly *more* than no mask (one more
-# $L \times L$ pass and a boolean mask). The banded version grows linearly; its memory is
-# dominated by copies of the key/value windows, $O(L\,w\,d)$, which `einsum` makes internally,
-# still linear in $L$. For short sequences it is not faster: its fixed overheads (padding,
-# `unfold`, `einsum` bookkeeping) dominate when $2w + 1$ is not much smaller than $L$. On long
-# inputs, and on a GPU where memory is the binding limit, the $L^2$ matrix is what stops you. Other ways around it: attention over a down-sampled sequence, sparse patterns (Longformer,
-# BigBird), low-rank or kernel approximations (Linformer, Performer), and exact but memory-aware
-# kernels (FlashAttention) that never store the full matrix.
+# Full attention grows as $L^2$: each doubling of $L$ multiplies the memory by almost four, and
+# the time by four or more once the matrix no longer fits in the CPU's caches. Masking the full
+# matrix allocates *more* than no mask (one more $L \times L$ pass and a boolean mask) and is no
+# faster. The banded version grows linearly: each doubling of $L$ doubles its memory. That memory
+# is the padded keys and values, the output and a few $(L, 2w + 1)$ tensors, $O(L(d + w))$;
+# `unfold` and `einsum` never copy the $(L, d, 2w + 1)$ windows, which alone would take more
+# than the whole call allocates. For short sequences it is not faster: its fixed overheads
+# (padding, `unfold`, `einsum` bookkeeping) dominate when $2w + 1$ is not much smaller than $L$.
+# On long inputs, and on a GPU where memory is the binding limit, the $L^2$ matrix is what stops
+# you. Other ways around it (surveyed by Tay et al. 2020, [arXiv:2009.06732](https://arxiv.org/abs/2009.06732)):
+# attention over a down-sampled sequence, sparse patterns (Longformer,
+# [arXiv:2004.05150](https://arxiv.org/abs/2004.05150); BigBird,
+# [arXiv:2007.14062](https://arxiv.org/abs/2007.14062)), low-rank or kernel approximations
+# (Linformer, [arXiv:2006.04768](https://arxiv.org/abs/2006.04768); Performer,
+# [arXiv:2009.14794](https://arxiv.org/abs/2009.14794)), and exact but memory-aware kernels
+# (FlashAttention, [arXiv:2205.14135](https://arxiv.org/abs/2205.14135)) that never store the
+# full matrix.
 
 # %% [markdown]
 # ## 5. Self-attention beyond text
 #
 # ### 5.1 Images
 #
-# A colour image, or the feature map of a CNN, is a $C \times H \times W$ tensor: a set of
-# $H \cdot W$ vectors of size $C$, one per pixel. Reshape `(B, C, H, W)` to `(B, H*W, C)` and it is
-# a sequence like any other (SAGAN, Zhang et al. 2019; DETR, Carion et al. 2020; the Vision
-# Transformer uses 16×16 patches instead of pixels to keep $L$ small).
+# A colour image, or the feature map of a CNN, is a channels × height × width tensor: a set of
+# height · width vectors, one per pixel, each with one entry per channel. Reshape
+# `(B, channels, height, width)` to `(B, height*width, channels)` and it is a sequence like any
+# other (SAGAN, Zhang et al. 2019, [arXiv:1805.08318](https://arxiv.org/abs/1805.08318); DETR,
+# Carion et al. 2020, [arXiv:2005.12872](https://arxiv.org/abs/2005.12872); the Vision Transformer
+# uses 16×16 patches instead of pixels to keep $L$ small).
 #
 # A synthetic 24×24 image with two red squares far apart, a green disc and a blue background; the
-# pixel's colour is its feature vector ($C = 3$). With identity projections and a small
+# pixel's colour is its feature vector (3 channels). With identity projections and a small
 # temperature ($\tau = 0.1$), a pixel in one red square attends to **all** red pixels, including
-# the far-away square; a 3×3 convolution at the same pixel sees only its 3×3 neighbourhood.
+# the far-away square (over 90% of its weight is on red pixels, close to half on the other
+# square); a 3×3 convolution at the same pixel sees only its 3×3 neighbourhood.
 
 # %%
 Himg = Wimg = 24
-img = torch.zeros(1, 3, Himg, Wimg)                           # (B, C, H, W)
+img = torch.zeros(1, 3, Himg, Wimg)                           # (B, channels, height, width)
 img[0, 2] = 1.0                                               # blue background
 img[0, :, 2:8, 2:8] = torch.tensor([1.0, 0, 0])[:, None, None]       # red square, top left
 img[0, :, 15:21, 16:22] = torch.tensor([1.0, 0, 0])[:, None, None]   # red square, bottom right
@@ -588,11 +642,14 @@ disc = (yy - 6) ** 2 + (xx - 17) ** 2 <= 12
 img[0, :, disc] = torch.tensor([0, 0.8, 0])[:, None]           # green disc
 img = img + 0.05 * torch.randn(img.shape, generator=torch.Generator().manual_seed(0))
 
-x = img.flatten(2).transpose(1, 2)                            # (B, H*W, C) one vector per pixel
+x = img.flatten(2).transpose(1, 2)                            # (B, height*width, 3) one vector per pixel
 tau = 0.1
 _, w_img = attention(x / tau, x, x)                           # (B, HW, HW) identity projections
 query = 4 * Wimg + 4                                          # pixel (row 4, col 4), in the top-left square
-attn_map = w_img[0, query].view(Himg, Wimg)                   # (H, W) where that pixel looks
+attn_map = w_img[0, query].view(Himg, Wimg)                   # (height, width) where that pixel looks
+is_red = (img[0, 0] > 0.5) & (img[0, 1] < 0.5)                # (height, width) the two red squares
+far_square = torch.zeros(Himg, Wimg, dtype=torch.bool)
+far_square[15:21, 16:22] = True                               # the bottom-right square
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
@@ -619,7 +676,7 @@ print(f"L = H*W = {Himg * Wimg} pixels -> {(Himg * Wimg) ** 2:,} scores; "
 # A graph gives a set of node vectors **and** tells which nodes are related. We can use the
 # adjacency matrix (plus self-loops) directly as the attention mask: a node attends only to its
 # neighbours. This is the idea behind graph attention networks (GAT, Veličković et al. 2018,
-# which use an additive score): a message-passing step in which the weights on the edges are
+# [arXiv:1710.10903](https://arxiv.org/abs/1710.10903), which use an additive score): a message-passing step in which the weights on the edges are
 # computed from the node features instead of being fixed. The projections below are random, so
 # only the *pattern* of the weights (zero off the edges) is meaningful.
 
@@ -663,18 +720,39 @@ plt.show()
 # ### 6.1 CNN: self-attention with a fixed, local window
 #
 # A convolution computes each output from a **fixed** neighbourhood with **fixed** weights that
-# depend only on the relative position: a CNN is self-attention restricted to a window whose
-# "attention weights" do not depend on the content. Self-attention chooses its receptive field
-# from the data. Below, the influence $\lVert \partial y_i / \partial x_j \rVert$ of each input on
+# depend only on the relative position; self-attention chooses its receptive field from the
+# data. The two meet in multi-head attention: a convolution with a kernel of width $K$ is
+# multi-head self-attention with **one head per kernel offset** ($K$ heads; $K^2$ for a $K \times K$
+# image kernel), each head putting all its weight on the key at its offset, whatever the content.
+# One head is not enough: it produces a single average with a single value projection, while a
+# convolution applies a different matrix to each neighbour. We check the 1-D case with $K = 3$. Below, the influence $\lVert \partial y_i / \partial x_j \rVert$ of each input on
 # each output, for two stacked 1-D convolutions (kernel 3) and for one self-attention layer
 # (both untrained).
 
 # %%
 torch.manual_seed(0)
 L_rf, d_rf = 24, 8
+x_rf = torch.randn(L_rf, d_rf)                                 # (L, d)
+
+conv1 = nn.Conv1d(d_rf, d_rf, 3, padding=1)                    # weight (d_out, d_in, 3), y_i = b + Σ_t W_t x_{i+t-1}
+pos = torch.arange(L_rf)
+A_heads = torch.stack([(pos[None, :] - pos[:, None] == t - 1).float() for t in range(3)])   # (3, L, L) head t: key i+t-1
+V_heads = torch.stack([x_rf @ conv1.weight[:, :, t].T for t in range(3)])  # (3, L, d) value projection = kernel tap t
+y_heads = (A_heads @ V_heads).sum(0) + conv1.bias               # (L, d) sum over heads (W_O = [I I I]) + bias
+y_conv = conv1(x_rf.T[None])[0].T                               # (L, d) Conv1d wants (B, d, L)
+conv_as_heads_diff = (y_heads - y_conv).abs().max().item()
+print("Conv1d(kernel 3) == 3 heads with fixed offset weights: max |diff| =", conv_as_heads_diff)
+
+# %% [markdown]
+# (At the two ends a head whose offset falls outside the sequence has no key, which matches the
+# convolution's zero padding.) Below, the influence $\lVert \partial y_i / \partial x_j \rVert$ of
+# each input on each output, for two stacked 1-D convolutions (kernel 3) and for one
+# self-attention layer (both untrained).
+
+# %%
+torch.manual_seed(0)
 conv = nn.Sequential(nn.Conv1d(d_rf, d_rf, 3, padding=1), nn.Tanh(), nn.Conv1d(d_rf, d_rf, 3, padding=1))
 attn_layer = MHA(d_rf, 2)
-x_rf = torch.randn(L_rf, d_rf)                                 # (L, d)
 
 
 def influence(f):
@@ -693,9 +771,11 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# With the right relative-position encoding, multi-head self-attention can express any
-# convolution (Cordonnier et al., 2020): attention is the **more flexible** model, and so it
-# needs **more data**. The Vision Transformer (Dosovitskiy et al., 2021) loses to a CNN when
+# Cordonnier et al. (2020, [arXiv:1911.03584](https://arxiv.org/abs/1911.03584)) prove the image
+# case: a multi-head self-attention layer with $K^2$ heads and a relative positional encoding can
+# express any $K \times K$ convolution. Attention is the **more flexible** model, and so it
+# needs **more data**. The Vision Transformer (Dosovitskiy et al., 2021,
+# [arXiv:2010.11929](https://arxiv.org/abs/2010.11929)) loses to a CNN when
 # trained on ImageNet alone, and wins once pre-trained on hundreds of millions of images: the
 # CNN's built-in locality is a good prior when data is scarce.
 #
@@ -735,17 +815,19 @@ def self_attention_full():
 
 madds_rnn = 2 * L_seq * d_seq**2                               # x_t W_x and h W_h for every t
 madds_attn = madds_rnn + 2 * L_seq**2 * d_seq                 # + Q K^T and A V
+seq_times = {}                                                # name -> best time (s)
 for name, f, madds in [("RNN, L dependent steps", rnn_loop, madds_rnn),
                        ("same products, batched", same_flops_batched, madds_rnn),
                        ("self-attention (L^2 scores)", self_attention_full, madds_attn)]:
-    print(f"{name:>28}: {1e3 * best_time(f):7.2f} ms  for {madds / 1e6:6.1f} M multiply-adds")
+    seq_times[name] = best_time(f)
+    print(f"{name:>28}: {1e3 * seq_times[name]:7.2f} ms  for {madds / 1e6:6.1f} M multiply-adds")
 
 # %% [markdown]
 # The loop is far slower than the same arithmetic done in one go: every step is a tiny product
 # that has to wait for the previous one. Self-attention does about 17 times more arithmetic than
 # the RNN here, yet its time is of the same order as the loop's, or less, because it is a few
 # large products. On a GPU, which runs such products in parallel, the gap in favour of attention
-# widens further, while the RNN's loop stays sequential.
+# can only grow (not measured here), while the RNN's loop stays sequential.
 
 # %% [markdown]
 # 2. **Long-range memory.** In an RNN, information from step $t$ reaches step $L$ only through
@@ -761,12 +843,14 @@ layers = {"RNN (tanh)": nn.RNN(d_mem, d_mem, batch_first=True),
           "GRU": nn.GRU(d_mem, d_mem, batch_first=True),
           "self-attention (MHA)": MHA(d_mem, 4)}
 x_mem = torch.randn(1, L_mem, d_mem)                          # (B, L, d)
+memory_grads = {}                                             # name -> (L,) ||dy_L / dx_t||
 fig, ax = plt.subplots(figsize=(8, 3.8))
 for name, layer in layers.items():
     x_in = x_mem.clone().requires_grad_(True)
     y = layer(x_in)[0]                                        # (1, L, d) all outputs
     y[0, -1].sum().backward()                                 # depend on the last output only
     grad = x_in.grad[0].norm(dim=-1)                          # (L,) ||dy_L / dx_t||
+    memory_grads[name] = grad
     ax.semilogy(np.arange(L_mem), grad.clamp_min(1e-30).numpy(), label=name)
 ax.set(xlabel="input position t", ylabel="||∂ y_L / ∂ x_t||  (log scale)", ylim=(1e-25, 1e2),
        title=f"How much the last output (t = {L_mem - 1}) depends on each input")
@@ -776,7 +860,7 @@ plt.show()
 
 # %% [markdown]
 # For the recurrent layers the dependence decays exponentially with distance: by twenty orders
-# of magnitude within about 60 steps for the plain RNN and about 110 for the GRU (gating slows the
+# of magnitude within about 60 steps for the plain RNN and about 100 for the GRU (gating slows the
 # decay but does not remove it; training can change the picture somewhat). For self-attention it is flat: a word 199
 # positions back is as reachable as the one next door. The price is the $O(L^2)$ cost of section 4,
 # and an RNN remains cheaper per step when generating one token at a time.
@@ -800,26 +884,232 @@ plt.show()
 # * Attention costs $O(L^2)$ time and memory. **Truncated** attention keeps $|i - j| \le w$; a
 #   mask alone saves nothing, computing only the band (`unfold`) makes it $O(L w)$.
 # * **Images**: `(B, C, H, W)` → `(B, H*W, C)`. **Graphs**: the adjacency matrix is the mask.
-# * A **CNN** is a fixed-window, content-independent special case of self-attention: a strong prior
+# * A **convolution** of kernel width $K$ is multi-head self-attention with one head per kernel
+#   offset ($K$ heads, $K^2$ for images) and fixed, content-independent weights: a strong prior
 #   that helps with little data. An **RNN** is sequential (hard to parallelise) and its memory of
 #   distant inputs fades; self-attention is parallel and every input is one step away.
+
+# %% [markdown]
+# ## 摘要
 #
+# **繁體中文**
+#
+# * **多頭注意力**（multi-head self-attention）把 $d$ 切成 $H$ 個大小為 $d_h = d/H$ 的頭（head），每個頭各自做注意力
+#   （張量形狀 `(B, H, L, dh)`），再拼接起來並乘上 $W^o$。參數量與 $H$ 無關；本講的 `MHA` 類別在填入
+#   `in_proj_weight` $= [W_q; W_k; W_v]$ 與 `out_proj` 後，與 `nn.MultiheadAttention` 的結果完全相同。
+#   注意 `key_padding_mask` 的 True 表示*忽略*，所以要傳入 `~keep`。
+# * 自注意力機制對排列是**等變的**（permutation equivariant）：沒有位置資訊就看不到詞序。
+# * **位置編碼**（positional encoding）把頻率呈幾何級數的 sin/cos 波加到輸入上；$\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ 只與
+#   $p - q$ 有關，位移是一個固定的旋轉，因此相對位置容易學。先拼接 $[x; p]$ 再做線性層，等於加上投影過的 $p$。
+#   常見的替代方案是可學習的位置嵌入與相對位置編碼（RoPE、ALiBi）。加上位置後，2 個頭的模型學會一個看「前一個」、
+#   一個看「後一個」的頭；沒有位置則學不會這個任務。
+# * 注意力的時間與記憶體都是 $O(L^2)$。**截斷自注意力**（truncated self-attention）只保留 $|i - j| \le w$；
+#   只加遮罩（mask）什麼也省不了，只計算帶狀部分（`unfold`）才能降到 $O(Lw)$。
+# * **圖片**：`(B, channels, height, width)` → `(B, height*width, channels)`。**圖**（graph）：鄰接矩陣就是遮罩。
+# * 核寬為 $K$ 的**卷積**（CNN）就是每個核位移各用一個頭（$K$ 個頭，影像為 $K^2$ 個）、權重固定且與內容無關的多頭自注意力：
+#   這是很強的先驗，資料少時有幫助；自注意力更有彈性，需要更多資料。**RNN** 必須依序計算、難以平行化，
+#   對遠處輸入的記憶會衰減；自注意力可以平行計算，每個輸入與每個輸出都只隔一步。
+#
+# **简体中文**
+#
+# * **多头注意力**（multi-head self-attention）把 $d$ 切成 $H$ 个大小为 $d_h = d/H$ 的头（head），每个头各自做注意力
+#   （张量形状 `(B, H, L, dh)`），再拼接起来并乘以 $W^o$。参数量与 $H$ 无关；本讲的 `MHA` 类在填入
+#   `in_proj_weight` $= [W_q; W_k; W_v]$ 与 `out_proj` 后，与 `nn.MultiheadAttention` 的结果完全相同。
+#   注意 `key_padding_mask` 的 True 表示*忽略*，所以要传入 `~keep`。
+# * 自注意力机制对排列是**等变的**（permutation equivariant）：没有位置信息就看不到词序。
+# * **位置编码**（positional encoding）把频率呈几何级数的 sin/cos 波加到输入上；$\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ 只与
+#   $p - q$ 有关，位移是一个固定的旋转，因此相对位置容易学。先拼接 $[x; p]$ 再做线性层，等于加上投影过的 $p$。
+#   常见的替代方案是可学习的位置嵌入与相对位置编码（RoPE、ALiBi）。加上位置后，2 个头的模型学会一个看"前一个"、
+#   一个看"后一个"的头；没有位置则学不会这个任务。
+# * 注意力的时间与内存都是 $O(L^2)$。**截断自注意力**（truncated self-attention）只保留 $|i - j| \le w$；
+#   只加掩码（mask）什么也省不了，只计算带状部分（`unfold`）才能降到 $O(Lw)$。
+# * **图像**：`(B, channels, height, width)` → `(B, height*width, channels)`。**图**（graph）：邻接矩阵就是掩码。
+# * 核宽为 $K$ 的**卷积**（CNN）就是每个核位移各用一个头（$K$ 个头，图像为 $K^2$ 个）、权重固定且与内容无关的多头自注意力：
+#   这是很强的先验，数据少时有帮助；自注意力更灵活，需要更多数据。**RNN** 必须依序计算、难以并行化，
+#   对远处输入的记忆会衰减；自注意力可以并行计算，每个输入与每个输出都只隔一步。
+
+# %% [markdown]
 # ## Exercises
+#
+# Each exercise has a hint and a worked answer; open them only after trying.
 #
 # 1. **Heads.** Repeat the comparison of section 1.1 with $H = 1$ and $H = 8$. Then write the
 #    per-head projections as $H$ separate `nn.Linear(d, d/H)` layers and show how to pack them into
 #    the single `q_proj` of `MHA`.
+#
+# <details><summary>Hint</summary>
+#
+# `MHA.forward` reshapes `q_proj(x)` with `.view(B, L, H, dh)`: output features
+# `h * dh ... (h + 1) * dh - 1` belong to head $h$, i.e. rows of `q_proj.weight`.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# for heads in [1, 8]:
+#     mha_h, ref_h = MHA(d_model, heads), nn.MultiheadAttention(d_model, heads, batch_first=True)
+#     with torch.no_grad():
+#         ref_h.in_proj_weight.copy_(torch.cat([mha_h.q_proj.weight, mha_h.k_proj.weight, mha_h.v_proj.weight]))
+#         ref_h.in_proj_bias.copy_(torch.cat([mha_h.q_proj.bias, mha_h.k_proj.bias, mha_h.v_proj.bias]))
+#         ref_h.out_proj.weight.copy_(mha_h.out_proj.weight)
+#         ref_h.out_proj.bias.copy_(mha_h.out_proj.bias)
+#     x_h = torch.randn(*real.shape, d_model)                    # (B, L, d) as in section 1.1
+#     print(heads, (mha_h(x_h, keep=real[:, None, None, :])[0] - ref_h(x_h, x_h, x_h, key_padding_mask=~real)[0]).abs().max())
+#
+# H_, dh_ = 4, d_model // 4
+# per_head = [nn.Linear(d_model, dh_) for _ in range(H_)]       # W^{q,h}, one per head
+# packed = MHA(d_model, H_)
+# with torch.no_grad():
+#     packed.q_proj.weight.copy_(torch.cat([lin.weight for lin in per_head]))   # (H*dh, d): head h = rows h*dh..
+#     packed.q_proj.bias.copy_(torch.cat([lin.bias for lin in per_head]))
+# x_h = torch.randn(2, 5, d_model)
+# q_heads = packed.q_proj(x_h).view(2, 5, H_, dh_)
+# assert all(torch.allclose(q_heads[:, :, h], per_head[h](x_h), atol=1e-6) for h in range(H_))
+# ```
+#
+# Both head counts match `nn.MultiheadAttention` to float32 rounding. Stacking the $H$ weight
+# matrices along the output dimension is exactly the split that `.view(B, L, H, dh)` undoes.
+# </details>
+#
 # 2. **Causal attention.** Build a boolean mask that lets position $i$ attend only to $j \le i$
 #    (True = may attend), use it with `MHA` and with `nn.MultiheadAttention` (remember the
 #    inverted convention of its boolean `attn_mask`), and check that the output at position $i$
 #    does not change when you modify inputs after $i$.
+#
+# <details><summary>Hint</summary>
+#
+# `torch.tril(torch.ones(L, L, dtype=torch.bool))` is True on and below the diagonal. `MHA` wants
+# it broadcastable to `(B, H, L, L)`; `nn.MultiheadAttention` wants `attn_mask=~causal`.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# B_c, L_c = 2, 6
+# causal = torch.tril(torch.ones(L_c, L_c, dtype=torch.bool))    # (L, L) True = key j <= query i
+# x_c = torch.randn(B_c, L_c, d_model)
+# out_c, _ = mha(x_c, keep=causal)
+# out_ref_c, _ = ref(x_c, x_c, x_c, attn_mask=~causal)           # PyTorch: True = blocked
+# assert torch.allclose(out_c, out_ref_c, atol=1e-6)
+# x_c2 = x_c.clone(); x_c2[:, 3:] = torch.randn(B_c, L_c - 3, d_model)   # change positions 3, 4, 5
+# out_c2, _ = mha(x_c2, keep=causal)
+# assert torch.allclose(out_c[:, :3], out_c2[:, :3])              # positions 0-2 unchanged
+# ```
+# </details>
+#
 # 3. **Positions.** In section 3.5 replace the sinusoidal table by a learned
 #    `nn.Embedding(10, 32)`. Does it still learn the task? Then evaluate both models on sequences
 #    of length 20. Which one can even run, and how well does it do?
+#
+# <details><summary>Hint</summary>
+#
+# Add `self.pos = nn.Embedding(max_len, d_model)` and use `self.embed(ids) + self.pos(torch.arange(ids.shape[1]))`.
+# For the sinusoidal model, recompute `model.pe = positional_encoding_table(20, 32)`.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# class LearnedNeighbourModel(NeighbourModel):
+#     def __init__(self, vocab_size, d_model, n_heads, max_len):
+#         super().__init__(vocab_size, d_model, n_heads, max_len, use_positions=False)
+#         self.pos = nn.Embedding(max_len, d_model)              # one trained vector per position
+#
+#     def forward(self, ids):                                    # ids: (B, L)
+#         h, weights = self.attn(self.embed(ids) + self.pos(torch.arange(ids.shape[1])))
+#         return self.prev_word(h), self.next_word(h), weights
+# ```
+#
+# Train it with a copy of `train_neighbour_model` that builds `LearnedNeighbourModel(vocab_size, 32, 2, L)`.
+# It does learn the task, but more slowly: after the same 400 steps it is still far from the
+# sinusoidal model (about 60% against over 99% in our run); more steps close the gap. On
+# sequences of length 20 the learned model cannot even run: `nn.Embedding(10, 32)` has no row for
+# positions 10-19 (`IndexError`). The sinusoidal model runs (`model.pe = positional_encoding_table(20, 32)`)
+# but it never saw positions beyond 9: there its accuracy collapses (below 10% in our run), and
+# even positions 1-9 lose accuracy (below 90%), because keys at unseen positions now compete in
+# their softmax. A formula that *can* be evaluated anywhere is not the same as one the model has
+# learned to use everywhere; relative schemes (RoPE, ALiBi) were designed with this in mind.
+# </details>
+#
 # 4. **Frequencies.** Plot $\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ against $|p - q|$ for $d = 16, 64, 256$
 #    and for base $100$ instead of $10000$. What does the base control?
+#
+# <details><summary>Hint</summary>
+#
+# Use `positional_encoding_table(L, d, base=...)` and row 0 of the Gram matrix; divide by $d/2$ to
+# compare dimensions.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# for d_f, base_f in [(16, 1e4), (64, 1e4), (256, 1e4), (64, 100.0)]:
+#     pe_f = positional_encoding_table(400, d_f, base=base_f)
+#     plt.plot((pe_f @ pe_f[0]) / (d_f / 2), label=f"d = {d_f}, base = {base_f:g}")
+# plt.xlabel("|p - q|"); plt.legend(); plt.show()
+# ```
+#
+# The base sets the **longest wavelength**, $2\pi \cdot \text{base}^{(d-2)/d}$, i.e. the range of
+# distances over which positions remain distinguishable: with base 100 and $d = 64$ the slowest
+# wave repeats after $2\pi \cdot 100^{62/64} \approx 540$ positions, so far-apart positions start to
+# look alike again; with base 10000 that happens only after about 47 000. More dimensions put more
+# frequencies in between, so the curve falls off more smoothly and its ripples are smaller.
+# </details>
+#
 # 5. **Truncated attention.** Extend `banded_attention` to a batch with padding (a `keep` mask of
 #    shape `(B, L)`). Then repeat the measurement of section 4.1 with $w = 64$: from which $L$ on
 #    is the banded version cheaper than the full one?
+#
+# <details><summary>Hint</summary>
+#
+# Pad and unfold the mask like the keys: `F.pad(keep, (w, w)).unfold(1, 2 * w + 1, 1)` gives
+# `(B, L, 2w+1)`, True where the windowed key is real.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# def banded_attention_masked(q, k, v, w, keep):
+#     B, L, dk = q.shape
+#     k_win = F.pad(k, (0, 0, w, w)).unfold(1, 2 * w + 1, 1)     # (B, L, dk, 2w+1)
+#     v_win = F.pad(v, (0, 0, w, w)).unfold(1, 2 * w + 1, 1)     # (B, L, dv, 2w+1)
+#     keep_win = F.pad(keep, (w, w)).unfold(1, 2 * w + 1, 1)     # (B, L, 2w+1); padding past the ends is False
+#     scores = torch.einsum("bld,bldw->blw", q, k_win) / math.sqrt(dk)
+#     weights = torch.softmax(scores.masked_fill(~keep_win, float("-inf")), dim=-1)
+#     return torch.einsum("blw,bldw->bld", weights, v_win), weights
+#
+# keep_b = torch.arange(50)[None, :] < torch.tensor([50, 30])[:, None]   # (B, L)
+# q, k, v = (torch.randn(2, 50, 8) for _ in range(3))
+# out_ref, _ = attention(q, k, v, keep=band_mask(50, 4) & keep_b[:, None, :])
+# out_b, _ = banded_attention_masked(q, k, v, 4, keep_b)
+# assert torch.allclose(out_b[0], out_ref[0], atol=1e-5) and torch.allclose(out_b[1, :30], out_ref[1, :30], atol=1e-5)
+# ```
+#
+# Padding `keep` with False also covers the ends of the sequence, so the separate `key_pos`
+# test is no longer needed. For $w = 64$ rerun the benchmark cell with `w_bench = 64` and `Ls`
+# up to 4096: the band has $2w + 1 = 129$ keys, so the banded version can only win once $L$ is
+# several times larger than that; memory crosses over earlier than time.
+# </details>
+#
 # 6. **Images.** Replace the identity projections of section 5.1 by projections that make a red
 #    pixel attend to green pixels. Hint: $q \cdot k$ should be large for (red, green) pairs.
+#
+# <details><summary>Hint</summary>
+#
+# A projection can pick one channel: a $1 \times 3$ matrix $[1, 0, 0]$ reads "how red", $[0, 1, 0]$
+# "how green".
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# Wq_img = torch.tensor([[1.0, 0.0, 0.0]])                       # (1, 3) query: how red am I
+# Wk_img = torch.tensor([[0.0, 1.0, 0.0]])                       # (1, 3) key: how green are you
+# _, w_rg = attention(x @ Wq_img.T / tau, x @ Wk_img.T, x)       # (B, HW, HW)
+# on_disc = w_rg[0, query].view(Himg, Wimg)[disc].sum()
+# print(f"weight of the red pixel on the green disc: {on_disc:.3f}")
+# ```
+#
+# The score of a red query with a key is $10 \times$ (greenness of the key): about 8 on the disc,
+# about 0 elsewhere, so after the softmax nearly all the weight sits on the green disc.
+# </details>

@@ -28,12 +28,26 @@ def _execute(path: Path):
     return nb, time.perf_counter() - t0, None
 
 
+def _selected_lectures(session) -> list[Path]:
+    """The lectures that the selected tests need (all of them for an unfiltered run), so that
+    ``-k 02_self_attention`` executes one lecture, not six."""
+    stems = set()
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "path" in params:
+            stems.add(Path(params["path"]).stem)
+        if "stem" in params:
+            stems.add(params["stem"])
+    return [p for p in LECTURES if p.stem in stems]
+
+
 @pytest.fixture(scope="session")
-def executed_lectures():
-    """Every lecture, executed once, two at a time (each kernel is mostly one busy core)."""
+def executed_lectures(request):
+    """Every selected lecture, executed once, two at a time (each kernel is mostly one busy core)."""
     from concurrent.futures import ThreadPoolExecutor
+    wanted = _selected_lectures(request.session)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(LECTURES, pool.map(_execute, LECTURES)))
+        return dict(zip(wanted, pool.map(_execute, wanted)))
 
 
 @pytest.mark.slow
