@@ -55,11 +55,15 @@ def test_reference_block_and_pooling_ignore_padded_frames(ref):
     mask = lengths_to_mask(torch.tensor([7, 4]), T)              # (B, T) True = real
     z = pool(x, mask)
     assert torch.allclose(z[1], pool(x[1:, :4])[0], atol=1e-6)
-    # attention ignores padded keys; the convolution does see them (as in the course's Conformer),
-    # so only frames further than kernel//2 from the padding are unaffected.
+    # attention ignores padded keys and the convolution zeroes padded frames: every real frame
+    # is what the utterance alone gives, whatever the padding holds
     x2 = x.clone()
     x2[1, 4:] = 50.0
-    assert torch.allclose(block(x2, mask)[1, :3], block(x, mask)[1, :3], atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(block(x2, mask)[1, :4], block(x[1:, :4])[0], atol=1e-5)
+        conv = block.conv
+        assert torch.allclose(conv(x2, mask)[1, :4], conv(x[1:, :4])[0], atol=1e-5)
+        assert not torch.allclose(conv(x2)[1, :4], conv(x[1:, :4])[0], atol=1e-3)   # without the mask it leaks
 
 
 def test_reference_am_softmax_margin_only_on_the_true_class(ref):
@@ -123,6 +127,42 @@ def test_full_length_evaluation_with_masks_equals_one_utterance_at_a_time(tiny_d
     with torch.no_grad():
         one_by_one = sum(int(model(m[None]).argmax()) == y for m, y in dataset) / len(dataset)
     assert batched == pytest.approx(one_by_one)
+
+
+def _ladder_models(ref, n_speakers: int = 5) -> dict:
+    """The README ladder's four configurations (benchmarks/speaker_ladder.py), small."""
+    conformer = dict(d_model=16, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=5, dropout=0.1)
+    return {
+        "simple": sample_model(n_speakers, d_model=16, nhead=2, dim_feedforward=32),
+        "medium": sample_model(n_speakers, d_model=16, nhead=4, dim_feedforward=32, num_layers=2),
+        "strong": conformer_classifier(n_speakers, ref["ConformerBlock"], **conformer),
+        "boss": conformer_classifier(n_speakers, ref["ConformerBlock"], ref["SelfAttentionPooling"],
+                                     ref["AMSoftmax"], **conformer),
+    }
+
+
+@pytest.mark.parametrize("config", ["simple", "medium", "strong", "boss"])
+def test_batched_evaluation_is_exact_for_every_ladder_configuration(ref, config):
+    """Utterances of different lengths padded into one batch give the logits each gives alone
+    (eval mode, random weights and batch-norm statistics): no padded frame reaches a real one."""
+    torch.manual_seed(1)
+    model = _ladder_models(ref)[config].eval()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):                         # statistics other than 0 and 1
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    lengths = [23, 17, 9, 4, 1]
+    mels = [torch.randn(n, 40) for n in lengths]
+    batch = torch.full((len(lengths), max(lengths), 40), -20.0)   # padded as collate_pad pads
+    for i, m in enumerate(mels):
+        batch[i, :len(m)] = m
+    mask = lengths_to_mask(torch.tensor(lengths), max(lengths))
+    with torch.no_grad():
+        batched = model(batch, mask)                              # (B, n_speakers)
+        alone = torch.cat([model(m[None]) for m in mels])         # (B, n_speakers)
+        unmasked = model(batch)
+    assert torch.allclose(batched, alone, atol=1e-4), (batched - alone).abs().max()
+    assert not torch.allclose(unmasked, alone, atol=1e-2)         # the test can fail: padding matters
 
 
 def test_training_keeps_a_copy_of_the_best_weights(tiny_data, ref):
