@@ -187,9 +187,41 @@ def collate_inference(batch):
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Index batches of similar length (longest first): little padding in full-length
-    inference. Use as ``DataLoader(ds, batch_sampler=length_sorted_batches(ds.lengths, 32))``."""
+    inference. Use as ``DataLoader(ds, batch_sampler=length_sorted_batches(ds.lengths, 32))``.
+    Memory grows with the longest utterances: :func:`frame_budget_batches` bounds it."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# Padded frames per batch in full-length evaluation and prediction (coursekit.speaker_models).
+DEFAULT_MAX_FRAMES = 4096
+
+
+def frame_budget_batches(lengths: Sequence[int], max_frames: int = DEFAULT_MAX_FRAMES,
+                         max_batch_size: int | None = None) -> list[list[int]]:
+    """Index batches of similar length whose padded size ``len(batch) * longest`` is at most
+    ``max_frames``; an utterance longer than ``max_frames`` makes a batch alone.
+
+    Utterances are sorted longest first (ties by index) and each batch takes the next ones while
+    the budget (and ``max_batch_size``, if given) allows, so memory per batch is bounded
+    whatever the lengths: attention's ``B * L * L`` scores are at most
+    ``max(max_frames, L) * L`` for a batch whose longest utterance has ``L`` frames.
+    """
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    if max_batch_size is not None and max_batch_size < 1:
+        raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        # The batch's first index is its longest utterance: padded size = (n + 1) * that length.
+        if (batch and (len(batch) + 1) * max(1, lengths[batch[0]]) <= max_frames
+                and (max_batch_size is None or len(batch) < max_batch_size)):
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 # --------------------------------------------------------------------------------------------
