@@ -187,9 +187,41 @@ def collate_inference(batch):
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Index batches of similar length (longest first): little padding in full-length
-    inference. Use as ``DataLoader(ds, batch_sampler=length_sorted_batches(ds.lengths, 32))``."""
+    inference. Use as ``DataLoader(ds, batch_sampler=length_sorted_batches(ds.lengths, 32))``.
+    Memory grows with the longest utterances: :func:`frame_budget_batches` bounds it."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+# Padded frames per batch in full-length evaluation and prediction (coursekit.speaker_models).
+DEFAULT_MAX_FRAMES = 4096
+
+
+def frame_budget_batches(lengths: Sequence[int], max_frames: int = DEFAULT_MAX_FRAMES,
+                         max_batch_size: int | None = None) -> list[list[int]]:
+    """Index batches of similar length whose padded size ``len(batch) * longest`` is at most
+    ``max_frames``; an utterance longer than ``max_frames`` makes a batch alone.
+
+    Utterances are sorted longest first (ties by index) and each batch takes the next ones while
+    the budget (and ``max_batch_size``, if given) allows, so memory per batch is bounded
+    whatever the lengths: attention's ``B * L * L`` scores are at most
+    ``max(max_frames, L) * L`` for a batch whose longest utterance has ``L`` frames.
+    """
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    if max_batch_size is not None and max_batch_size < 1:
+        raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        batch = batches[-1] if batches else None
+        # The batch's first index is its longest utterance: padded size = (n + 1) * that length.
+        if (batch and (len(batch) + 1) * max(1, lengths[batch[0]]) <= max_frames
+                and (max_batch_size is None or len(batch) < max_batch_size)):
+            batch.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,28 +242,56 @@ def write_predictions(path, feature_paths: Iterable[str], speaker_names: Iterabl
 def read_predictions(path) -> dict[str, str]:
     """Read an ``Id,Category`` CSV into ``{feature_path: speaker}`` (file order).
 
-    Raises ``ValueError`` saying what was expected for a wrong header, a row without exactly
-    two fields, an empty field or a repeated Id.
+    Raises ``ValueError`` naming the likely cause for the usual near-misses: a header in
+    another case or separated by ``;`` or tabs, no header at all, an extra first column
+    (pandas' index), a row without exactly two fields, an empty field, a repeated Id.
     """
     path = Path(path)
     with open(path, newline="", encoding="utf-8-sig") as f:       # tolerate a BOM (Excel)
         rows = list(csv.reader(f))
     if not rows:
         raise ValueError(f"{path} is empty; expected the header 'Id,Category' and one row per test utterance")
-    header = [h.strip() for h in rows[0]]
-    if header != PREDICTION_HEADER:
-        raise ValueError(f"{path}: expected the header 'Id,Category', got {','.join(rows[0])!r}")
+    _check_header(path, rows)
     out: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not row or all(not c.strip() for c in row):
             continue                                             # blank line
         if len(row) != 2 or not row[0].strip() or not row[1].strip():
             raise ValueError(f"{path}, line {line}: expected two fields 'feature_path,speaker', got {row!r}")
         key, value = row[0].strip(), row[1].strip()
+        if key in out and value.endswith(".pt") and not key.endswith(".pt"):
+            raise ValueError(f"{path}, line {line}: Id {key!r} with Category {value!r}: are the columns swapped? "
+                             "Each row is 'feature_path,speaker' (Id first)")
         if key in out:
-            raise ValueError(f"{path}, line {line}: Id {key!r} appears twice; expected one row per test utterance")
+            raise ValueError(f"{path}, line {line}: Id {key!r} appears twice (first on line {first_line[key]}); "
+                             "expected one row per test utterance")
         out[key] = value
+        first_line[key] = line
     return out
+
+
+def _check_header(path: Path, rows: list[list[str]]) -> None:
+    """``ValueError`` with the likely cause unless the first row is exactly ``Id,Category``."""
+    got = [h.strip() for h in rows[0]]
+    if got == PREDICTION_HEADER:
+        return
+    text = ",".join(rows[0])
+    expected = f"{path}: expected the header 'Id,Category', got {text!r}"
+    joined = text.replace(" ", "")
+    if len(got) == 1 and any(sep in got[0] for sep in (";", "\t")):
+        sep = "';'" if ";" in got[0] else "tabs"
+        raise ValueError(f"{expected}: the fields are separated by {sep}; the file must be comma-separated "
+                         "(write it with write_predictions, or csv.writer)")
+    if [h.lower() for h in got] == ["id", "category"]:
+        raise ValueError(f"{expected}: the header is case-sensitive")
+    if len(got) == 3 and got[1:] == PREDICTION_HEADER:
+        raise ValueError(f"{expected}: an extra first column (a pandas index?); write the DataFrame with "
+                         "index=False, or use write_predictions")
+    if len(got) == 2 and (got[0].endswith(".pt") or "uttr-" in joined):
+        raise ValueError(f"{expected}: the first line is already a prediction; the file needs the header line "
+                         "'Id,Category' first")
+    raise ValueError(expected)
 
 
 def _some(items, n: int = 3) -> str:
@@ -239,21 +299,66 @@ def _some(items, n: int = 3) -> str:
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
+def _id_mismatch(pred_csv, pred: dict[str, str], truth: dict[str, str]) -> str | None:
+    """Why the predictions' Ids are not the test utterances' (None when they are)."""
+    missing = truth.keys() - pred.keys()
+    unknown = pred.keys() - truth.keys()
+    if not missing and not unknown:
+        return None
+    if not pred:
+        return (f"{pred_csv} has the header but no rows; expected one row per test utterance "
+                f"({len(truth)} of them)")
+    example = sorted(truth)[0]
+    # Near-misses: the same utterances written another way.
+    basename = {k: k.replace("\\", "/").rsplit("/", 1)[-1] for k in unknown}
+    if unknown and sum(b in missing for b in basename.values()) >= len(unknown) / 2:
+        k = sorted(k for k in unknown if basename[k] in missing)[0]
+        return (f"{pred_csv}: Ids carry a folder ({k!r}); Id must be the feature_path exactly as in "
+                f"testdata.json ({basename[k]!r}), without a folder")
+    if unknown and sum(f"{k}.pt" in missing for k in unknown) >= len(unknown) / 2:
+        k = sorted(k for k in unknown if f"{k}.pt" in missing)[0]
+        return (f"{pred_csv}: Ids lack the '.pt' extension ({k!r}); Id must be the feature_path exactly as "
+                f"in testdata.json ({k + '.pt'!r})")
+    if unknown and sum(v in truth for v in pred.values()) >= len(pred) / 2:
+        return (f"{pred_csv}: the Category column holds feature paths ({_some(v for v in pred.values() if v in truth)}): "
+                "are the columns swapped? Each row is 'feature_path,speaker' (Id first)")
+    if missing and unknown and not (pred.keys() & truth.keys()):
+        return (f"{pred_csv}: none of its {len(pred)} Ids is a test utterance of this dataset (e.g. "
+                f"{_some(unknown, 2)}; expected e.g. {example!r}): predictions for another data folder or seed?")
+    if missing:
+        return (f"{pred_csv}: no prediction for {len(missing)} of {len(truth)} test utterances "
+                f"({_some(missing)}); expected one row per entry of testdata.json")
+    return (f"{pred_csv}: {len(unknown)} Ids are not test utterances ({_some(unknown)}); "
+            "expected the feature_path values of testdata.json")
+
+
+def _category_mismatch(pred_csv, pred: dict[str, str], truth: dict[str, str]) -> str | None:
+    """Why no Category is a speaker name at all (None when some are): the file would score 0."""
+    speakers = set(truth.values())
+    categories = set(pred.values())
+    if categories & speakers:
+        return None
+    example = sorted(speakers)[0]
+    if all(c.lstrip("+-").isdigit() for c in categories):
+        return (f"{pred_csv}: Category holds integers ({_some(categories, 2)}): class indices? It must be the "
+                f"speaker name, as in mapping.json (e.g. {example!r}): map a predicted index i to "
+                "id2speaker[str(i)] (dataset.id2speaker[i]) before writing")
+    return (f"{pred_csv}: no Category is the speaker of any test utterance (got e.g. {_some(categories, 2)}; "
+            f"expected speaker names as in mapping.json, e.g. {example!r})")
+
+
 def accuracy_from_files(pred_csv, answers_csv) -> float:
     """Fraction of test utterances whose predicted speaker equals the answer.
 
-    Both files are ``Id,Category`` CSVs. The predictions must have exactly the answers' Ids:
-    a missing or unknown Id raises ``ValueError`` naming a few of them.
+    Both files are ``Id,Category`` CSVs. The predictions must have exactly the answers' Ids,
+    and a file none of whose categories is a speaker name scores nothing: both raise
+    ``ValueError`` naming the likely cause (missing or unknown Ids, Ids with a folder or without
+    ``.pt``, swapped columns, class indices instead of speaker names).
     """
     pred, truth = read_predictions(pred_csv), read_predictions(answers_csv)
     if not truth:
         raise ValueError(f"{answers_csv} has no rows")
-    missing = truth.keys() - pred.keys()
-    unknown = pred.keys() - truth.keys()
-    if missing:
-        raise ValueError(f"{pred_csv}: no prediction for {len(missing)} of {len(truth)} test "
-                         f"utterances ({_some(missing)}); expected one row per entry of testdata.json")
-    if unknown:
-        raise ValueError(f"{pred_csv}: {len(unknown)} Ids are not test utterances ({_some(unknown)}); "
-                         "expected the feature_path values of testdata.json")
+    why = _id_mismatch(pred_csv, pred, truth) or _category_mismatch(pred_csv, pred, truth)
+    if why:
+        raise ValueError(why)
     return sum(pred[k] == v for k, v in truth.items()) / len(truth)

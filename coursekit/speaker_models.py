@@ -14,6 +14,23 @@ to be correct in the places that usually go wrong: validation on full-length utt
 masks (not crops, not batch size 1), a best checkpoint that is a *copy* of the weights (a bare
 ``state_dict()`` keeps references that later steps overwrite), eval mode for validation,
 and the GPU when there is one.
+
+**Memory of full-length evaluation.** Attention over a padded batch of ``B`` utterances of up to
+``L`` frames holds ``B * H * L * L`` scores per layer (``H`` heads, float32); PyTorch's attention
+keeps two such tensors at its peak (the scores and their softmax). :func:`evaluate` and
+:func:`predict` therefore batch by a *frame budget* (:func:`~coursekit.speaker_data.frame_budget_batches`:
+at most ``max_frames`` padded frames per batch, a longer utterance alone), so a batch's peak is
+
+    8 * H * max(max_frames, L) * L bytes  (+ the activations, B * L * d * 4 bytes each)
+
+with ``L`` its longest utterance. With the default ``max_frames = 4096`` that is the memory of
+the longest utterance alone whenever it has more than 4,096 frames: for the original course's
+data (up to about 7,000 frames) 8 * 2 * 7000^2 bytes = 0.78 GB with 2 heads (the sample model and
+the Conformer), 1.6 GB with 4 heads, where 32 utterances padded to 2,000 frames together
+would need 2 GB and to 7,000 frames 25 GB. Measured on CPU (peak RSS, ``tests/test_speaker_models.py``);
+on a GPU the same tensors are allocated, or fewer where PyTorch's fused attention kernels do not
+build the score matrix. No batching can go below the longest utterance alone: that floor
+needs attention computed in chunks of queries.
 """
 from __future__ import annotations
 
@@ -28,8 +45,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from coursekit.speaker_data import (InferenceDataset, collate_inference, collate_pad,
-                                    length_sorted_batches, lengths_to_mask)
+from coursekit.speaker_data import (DEFAULT_MAX_FRAMES, InferenceDataset, collate_inference, collate_pad,
+                                    frame_budget_batches, lengths_to_mask)
 
 N_MELS = 40
 
@@ -189,12 +206,16 @@ def _predicted_ids(model: nn.Module, mels: torch.Tensor, lengths: torch.Tensor, 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, batch_size: int = 32, device=None) -> float:
+def evaluate(model: nn.Module, dataset, batch_size: int = 32, device=None,
+             max_frames: int = DEFAULT_MAX_FRAMES) -> float:
     """Accuracy on ``dataset`` items ``(mel, label)``, whole utterances batched by length with
-    padding masks, in eval mode (the model's mode is restored afterwards)."""
+    padding masks, in eval mode (the model's mode is restored afterwards).
+
+    A batch holds at most ``batch_size`` utterances and ``max_frames`` padded frames (an
+    utterance longer than that alone), which bounds memory: see the module docstring."""
     device = pick_device(device)
-    loader = DataLoader(dataset, batch_sampler=length_sorted_batches(dataset_lengths(dataset), batch_size),
-                        collate_fn=collate_pad)
+    batches = frame_budget_batches(dataset_lengths(dataset), max_frames, batch_size)
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_pad)
     correct = total = 0
     with _eval_mode(model):
         for mels, lens, labels in loader:
@@ -268,14 +289,15 @@ def train_speaker_model(model: nn.Module, train_set, valid_set, steps: int = 200
 
 @torch.no_grad()
 def predict(model: nn.Module, data_dir, id2speaker: dict, batch_size: int = 32,
-            device=None) -> tuple[list[str], list[str]]:
+            device=None, max_frames: int = DEFAULT_MAX_FRAMES) -> tuple[list[str], list[str]]:
     """Predict a speaker for every utterance of ``data_dir/testdata.json``, whole utterances
-    batched by length with masks. Returns ``(feature_paths, speaker_names)`` in file order,
-    ready for :func:`coursekit.speaker_data.write_predictions`."""
+    batched by length with masks (at most ``batch_size`` utterances and ``max_frames`` padded
+    frames per batch, as in :func:`evaluate`). Returns ``(feature_paths, speaker_names)`` in
+    file order, ready for :func:`coursekit.speaker_data.write_predictions`."""
     device = pick_device(device)
     dataset = InferenceDataset(data_dir)
-    loader = DataLoader(dataset, batch_sampler=length_sorted_batches(dataset.lengths, batch_size),
-                        collate_fn=collate_inference)
+    batches = frame_budget_batches(dataset.lengths, max_frames, batch_size)
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate_inference)
     model.to(device)
     found: dict[str, str] = {}
     with _eval_mode(model):

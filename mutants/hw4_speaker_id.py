@@ -65,9 +65,11 @@ def _ff(act="F.silu", norm="self.layer_norm(x)", ret="self.dropout(self.linear2(
 
 
 _CONV = _CONV_INIT + """
-    def forward(self, x):
+    def forward(self, x, pad_mask=None):
         h = self.layer_norm(x).transpose(1, 2)
         h = {glu}
+        if pad_mask is not None:
+            h = {mask}
         h = {bn_act}
         h = self.dropout(self.pointwise_conv2(h))
         return {ret}
@@ -75,8 +77,8 @@ _CONV = _CONV_INIT + """
 
 
 def _conv(glu="F.glu(self.pointwise_conv1(h), dim=1)", bn_act="F.silu(self.batch_norm(self.depthwise_conv(h)))",
-          ret="h.transpose(1, 2)"):
-    return _CONV.format(glu=glu, bn_act=bn_act, ret=ret)
+          ret="h.transpose(1, 2)", mask="h.masked_fill(~pad_mask.unsqueeze(1), 0.0)"):
+    return _CONV.format(glu=glu, bn_act=bn_act, ret=ret, mask=mask)
 
 
 _BLOCK = _BLOCK_INIT + """
@@ -85,14 +87,15 @@ _BLOCK = _BLOCK_INIT + """
         x = x + {half} * self.ff1(x)
         h = {attn_in}
         x = x + self.dropout(self.self_attn(h, h, h, key_padding_mask=kpm, need_weights=False)[0])
-        x = x + self.conv(x)
+        x = x + {conv}
         x = x + {half} * self.ff2(x)
         return {ret}
 """
 
 
-def _block(kpm="~pad_mask", half="0.5", attn_in="self.attn_norm(x)", ret="self.final_norm(x)"):
-    return _BLOCK.format(kpm=kpm, half=half, attn_in=attn_in, ret=ret)
+def _block(kpm="~pad_mask", half="0.5", attn_in="self.attn_norm(x)", ret="self.final_norm(x)",
+           conv="self.conv(x, pad_mask)"):
+    return _BLOCK.format(kpm=kpm, half=half, attn_in=attn_in, ret=ret, conv=conv)
 
 
 _SAP = _SAP_INIT + """
@@ -172,7 +175,7 @@ MUTANTS = [
     Mutant("conv_residual", "ConformerConvModule", _conv(ret="x + h.transpose(1, 2)"),
            description="adds the residual inside the module"),
     Mutant("conv_reshape_not_transpose", "ConformerConvModule", _CONV_INIT + """
-    def forward(self, x):
+    def forward(self, x, pad_mask=None):
         B, T, d = x.shape
         h = self.layer_norm(x).reshape(B, d, T)
         h = F.glu(self.pointwise_conv1(h), dim=1)
@@ -180,27 +183,45 @@ MUTANTS = [
         return self.dropout(self.pointwise_conv2(h)).reshape(B, T, d)
     """, description="reshape instead of transpose (scrambles time and channels)"),
     Mutant("conv_glu_before_transpose", "ConformerConvModule", _CONV_INIT + """
-    def forward(self, x):
+    def forward(self, x, pad_mask=None):
         h = self.pointwise_conv1(self.layer_norm(x).transpose(1, 2)).transpose(1, 2)   # (B, T, 2d)
-        h = F.glu(h, dim=-1).transpose(1, 2)                                           # (B, d, T)
-        h = self.depthwise_conv(h)
+        h = F.glu(h, dim=-1)                                                           # (B, T, d)
+        if pad_mask is not None:
+            h = h * pad_mask.unsqueeze(-1)
+        h = self.depthwise_conv(h.transpose(1, 2))                                     # (B, d, T)
         h = self.batch_norm(h)
         h = h * torch.sigmoid(h)
         return self.dropout(self.pointwise_conv2(h)).transpose(1, 2)
-    """, correct=True, description="GLU over the last axis before transposing, swish written out"),
+    """, correct=True, description="GLU over the last axis before transposing, mask multiplied in (B, T, d), swish written out"),
     Mutant("conv_permute_manual_glu", "ConformerConvModule", _CONV_INIT + """
-    def forward(self, x):
+    def forward(self, x, pad_mask=None):
         h = self.layer_norm(x).permute(0, 2, 1)
         a, b = self.pointwise_conv1(h).chunk(2, dim=1)
-        h = nn.SiLU()(self.batch_norm(self.depthwise_conv(a * torch.sigmoid(b))))
+        h = a * torch.sigmoid(b)
+        if pad_mask is not None:
+            h = torch.where(pad_mask[:, None, :], h, torch.zeros_like(h))
+        h = nn.SiLU()(self.batch_norm(self.depthwise_conv(h)))
         return self.dropout(self.pointwise_conv2(h)).permute(0, 2, 1)
-    """, correct=True, description="permute, chunk and a*sigmoid(b)"),
+    """, correct=True, description="permute, chunk and a*sigmoid(b), torch.where for the mask"),
+    Mutant("conv_pad_mask_ignored", "ConformerConvModule", _conv(mask="h"),
+           description="takes pad_mask but ignores it: padded frames leak into the real frames next to them"),
+    Mutant("conv_mask_after_depthwise", "ConformerConvModule", _conv(
+        mask="h", bn_act="F.silu(self.batch_norm(self.depthwise_conv(h) * (1.0 if pad_mask is None else pad_mask.unsqueeze(1))))"),
+           description="zeroes the padded frames after the depthwise convolution (too late: they were already mixed in)"),
+    Mutant("conv_mask_on_input", "ConformerConvModule", _conv(mask="h").replace(
+        "h = self.layer_norm(x).transpose(1, 2)",
+        "h = self.layer_norm(x if pad_mask is None else x * pad_mask.unsqueeze(-1)).transpose(1, 2)"),
+           description="zeroes the padded input frames, which layer norm and GLU turn into non-zero values again"),
+    Mutant("conv_mask_not_inverted", "ConformerConvModule", _conv(mask="h.masked_fill(pad_mask.unsqueeze(1), 0.0)"),
+           description="zeroes the real frames (True = real, not padding)"),
     Mutant("conv_squeezed_output", "ConformerConvModule", _conv(ret="h.transpose(1, 2).squeeze()"),
            description=".squeeze() on the result drops a batch or time dimension of 1"),
     Mutant("conv_same_padding_flat_batch_norm", "ConformerConvModule", _CONV_INIT + """
-    def forward(self, x):
+    def forward(self, x, pad_mask=None):
         B, T, d = x.shape
         h = F.glu(self.pointwise_conv1(self.layer_norm(x).transpose(1, 2)), dim=1)
+        if pad_mask is not None:
+            h = h * pad_mask.to(h.dtype)[:, None]
         h = F.conv1d(h, self.depthwise_conv.weight, self.depthwise_conv.bias, padding="same", groups=d)
         h = self.batch_norm(h.transpose(1, 2).reshape(B * T, d)).reshape(B, T, d).transpose(1, 2)
         return self.dropout(self.pointwise_conv2(F.silu(h))).transpose(1, 2)
@@ -215,7 +236,7 @@ MUTANTS = [
     Mutant("block_conv_first", "ConformerBlock", _BLOCK_INIT + """
     def forward(self, x, pad_mask=None):
         x = x + 0.5 * self.ff1(x)
-        x = x + self.conv(x)
+        x = x + self.conv(x, pad_mask)
         h = self.attn_norm(x)
         x = x + self.self_attn(h, h, h, key_padding_mask=None if pad_mask is None else ~pad_mask)[0]
         x = x + 0.5 * self.ff2(x)
@@ -234,10 +255,12 @@ MUTANTS = [
             kpm = torch.zeros(pad_mask.shape, dtype=x.dtype).masked_fill(~pad_mask, float("-inf"))
         attended, _ = self.self_attn(h, h, h, key_padding_mask=kpm)
         x = x + self.dropout(attended)
-        x = x + self.conv(x)
+        x = x + self.conv(x, pad_mask=pad_mask)
         x = x + 0.5 * self.ff2(x)
         return self.final_norm(x)
     """, correct=True, description="a float key_padding_mask with -inf"),
+    Mutant("block_conv_without_mask", "ConformerBlock", _block(conv="self.conv(x)"),
+           description="does not pass pad_mask on to the convolution module (padded frames leak into real ones)"),
     Mutant("block_mask_squeezed", "ConformerBlock", _block(kpm="~pad_mask.squeeze()"),
            description="squeezes pad_mask (as if it were (B, 1, T)), which drops a batch or a length of 1"),
     # ---------------------------------------------------------------- SelfAttentionPooling

@@ -222,3 +222,37 @@ def test_feedback_renders_formulas_offline(graded):
     assert not src.startswith(("http:", "https:", "//"))
     page_dir = out / "feedback" / "ada_complete" / "hw2_attention"
     assert (page_dir / src.split("?")[0]).resolve().is_file()
+
+
+# ----------------------------------------------------------------------------- hw4 predictions file, unit level
+def _grade_predictions(files: dict[str, bytes], tmp_path):
+    """The grader's scoring of hw4's predictions file for a submission holding ``files``."""
+    from autograder.build import write_example_answers
+    from autograder.course import PREDICTION_TASKS
+    from autograder.grade import _predictions
+    from autograder.intake import Submission
+    answers = write_example_answers(tmp_path / "answers.csv")
+    scores, page = _predictions(PREDICTION_TASKS[HW4], Submission("s", HW4, files), answers, tmp_path)
+    return scores, html.unescape(page)
+
+
+def test_hw4_output_csv_the_original_courses_name_gets_its_rungs(tmp_path):
+    from autograder.build import example_predictions
+    from autograder.course import PREDICTION_TASKS
+    task = PREDICTION_TASKS[HW4]
+    accuracy = (task.rungs[1].threshold + task.rungs[2].threshold) / 2        # Simple and Medium reached
+    example_predictions(tmp_path / "p.csv", accuracy)
+    scores, page = _grade_predictions({"output.csv": (tmp_path / "p.csv").read_bytes()}, tmp_path)
+    assert [scores[r.grade_id][0] for r in task.rungs] == [r.points if accuracy >= r.threshold else 0.0 for r in task.rungs]
+    assert sum(s for s, _ in scores.values()) == task.rungs[0].points + task.rungs[1].points
+    assert "Test accuracy of your predictions" in page
+
+
+def test_hw4_integer_categories_score_zero_with_the_cause_in_the_feedback(tmp_path):
+    from autograder.build import write_example_answers
+    rows = (write_example_answers(tmp_path / "truth.csv")).read_text().splitlines()
+    ints = "\n".join(rows[:1] + [f"{r.split(',')[0]},{n % 100}" for n, r in enumerate(rows[1:])]) + "\n"
+    scores, page = _grade_predictions({"predictions.csv": ints.encode()}, tmp_path)
+    assert all(s == 0 for s, _ in scores.values())
+    assert "predictions.csv could not be scored" in page and "Category holds integers" in page
+    assert "id2speaker" in page and str(tmp_path) not in page             # the scratch path is not shown

@@ -287,11 +287,33 @@ def test_predictions_round_trip_and_accuracy(tiny, tmp_path):
     ("Id,Category\n{0},id10001\n{0},id10002\n", "appears twice"),
     ("Id,Category\n{0},id10001\n", "no prediction for 3 of 4"),
     ("Id,Category\n{all}uttr-0000.pt,id10001\n", "not test utterances"),
+    # near-misses name their cause
+    ("Id,Category\n", "has the header but no rows"),
+    ("Id;Category\n{0};id10001\n", "separated by ';'"),
+    ("Id\tCategory\n{0}\tid10001\n", "separated by tabs"),
+    ("id,category\n{all}", "case-sensitive"),
+    (",Id,Category\n0,{0},id10001\n", "extra first column (a pandas index?)"),
+    ("{all}", "the first line is already a prediction"),
+    ("Id,Category\n{0},id10001\n{0},id10001\n", "(first on line 2)"),
+    ("Id,Category\n{folder}", "Ids carry a folder ('test/uttr-"),
+    ("Id,Category\n{noext}", "Ids lack the '.pt' extension"),
+    ("Id,Category\n{swapped}", "are the columns swapped?"),
+    ("Id,Category\n{swapped_unique}", "are the columns swapped?"),
+    ("Id,Category\n{ints}", "Category holds integers (0, 1 and 2 more): class indices?"),
+    ("Id,Category\n{other}", "none of its 4 Ids is a test utterance of this dataset"),
+    ("Id,Category\n{names}", "no Category is the speaker of any test utterance"),
 ])
 def test_bad_prediction_files_fail_with_a_clear_message(tiny, tmp_path, text, message):
     _, answers, _ = tiny
     ids = [r["Id"] for r in _answers(answers)]
-    body = text.replace("{0}", ids[0]).replace("{all}", "".join(f"{i},id10001\n" for i in ids))
+    rows = {"all": [f"{i},id10001" for i in ids], "folder": [f"test/{i},id10001" for i in ids],
+            "noext": [f"{i[:-3]},id10001" for i in ids], "swapped": [f"id10001,{i}" for i in ids],
+            "swapped_unique": [f"id1000{n},{i}" for n, i in enumerate(ids)],
+            "ints": [f"{i},{n}" for n, i in enumerate(ids)], "other": [f"uttr-{n:032x}.pt,id10001" for n in range(4)],
+            "names": [f"{i},speaker{n}" for n, i in enumerate(ids)]}
+    body = text.replace("{0}", ids[0])
+    for name, lines in rows.items():
+        body = body.replace("{" + name + "}", "".join(line + "\n" for line in lines))
     (tmp_path / "bad.csv").write_text(body)
     with pytest.raises(ValueError, match=re.escape(message)):
         accuracy_from_files(tmp_path / "bad.csv", answers)

@@ -146,7 +146,9 @@ for _shape in ((1, 1, 6), (1, 4, 6), (3, 1, 6)):
 # 5. `batch_norm`: `BatchNorm1d(d)`; 6. swish; 7. `pointwise_conv2`: `Conv1d(d, d, 1)`; 8. dropout.
 #
 # `nn.Conv1d` wants `(B, channels, T)`: transpose in and out. Return the result **without** the
-# residual. `(B, T, d) -> (B, T, d)`.
+# residual. `(B, T, d) -> (B, T, d)`. With a `pad_mask` `(B, T)` (True = real frame), set the
+# padded frames to 0 just before the depthwise convolution, so that they do not leak into the
+# real frames next to them (a padded batch then gives what each utterance alone gives).
 
 # %% nbgrader={"grade": false, "grade_id": "ConformerConvModule", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ConformerConvModule(nn.Module):
@@ -161,11 +163,14 @@ class ConformerConvModule(nn.Module):
         self.pointwise_conv2 = nn.Conv1d(d_model, d_model, kernel_size=1)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d) -> (B, T, d), no residual."""
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, d), pad_mask (B, T) bool, True = real frame, or None -> (B, T, d), no residual.
+        Padded frames are zeroed before the depthwise convolution."""
         ### BEGIN SOLUTION
         h = self.layer_norm(x).transpose(1, 2)                  # (B, d, T)
         h = F.glu(self.pointwise_conv1(h), dim=1)               # (B, 2d, T) -> (B, d, T)
+        if pad_mask is not None:                                # the zeros an utterance alone is padded with
+            h = h.masked_fill(~pad_mask.unsqueeze(1), 0.0)      # (B, d, T)
         h = F.silu(self.batch_norm(self.depthwise_conv(h)))     # (B, d, T)
         h = self.dropout(self.pointwise_conv2(h))               # (B, d, T)
         return h.transpose(1, 2)                                # (B, T, d)
@@ -173,12 +178,14 @@ class ConformerConvModule(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-def conv_module_reference(m, x, training=False):
+def conv_module_reference(m, x, training=False, pad_mask=None):
     """What ConformerConvModule computes with m's weights (functional form)."""
     d = x.shape[-1]
     h = F.layer_norm(x, (d,), m.layer_norm.weight, m.layer_norm.bias).transpose(1, 2)       # (B, d, T)
     h = F.conv1d(h, m.pointwise_conv1.weight, m.pointwise_conv1.bias)                       # (B, 2d, T)
     h = h[:, :d] * torch.sigmoid(h[:, d:])                                                  # GLU
+    if pad_mask is not None:
+        h = h * pad_mask.unsqueeze(1)                                                       # padded frames -> 0
     k = m.depthwise_conv.kernel_size[0]
     h = F.conv1d(h, m.depthwise_conv.weight, m.depthwise_conv.bias, padding=k // 2, groups=d)
     bn = m.batch_norm
@@ -195,9 +202,13 @@ check_shape(out, (2, 9, 6), "ConformerConvModule(6, kernel_size=5) output for x 
 check_close(out, conv_module_reference(conv, x), "ConformerConvModule(6, kernel_size=5) in eval mode", atol=1e-5,
             hint="layer_norm -> transpose to (B, d, T) -> pointwise_conv1 -> GLU over channels (dim=1) -> "
                  "depthwise_conv -> batch_norm -> swish -> pointwise_conv2 -> transpose back; no residual")
+pad_mask = torch.arange(9) < torch.tensor([9, 5])[:, None]                 # (B, T) True = real: row 1 has 5 frames
+check_close(conv(x, pad_mask)[1, :5], conv(x[1:, :5])[0],
+            "ConformerConvModule(6, kernel_size=5): row 1 (5 real frames of 9) with pad_mask vs that utterance alone",
+            atol=1e-5, hint="zero the padded frames right before depthwise_conv: h.masked_fill(~pad_mask.unsqueeze(1), 0.0)")
 
 # %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (other sizes, training-mode batch norm, locality in time) run when your notebook is graded.
+# Hidden tests (other sizes, training-mode batch norm, locality in time, padding) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _conv = randomise_(ConformerConvModule(10, 7), seed=8).eval()
 _x = 2.0 * torch.randn(3, 11, 10, generator=seeded(9)) - 0.5
@@ -210,6 +221,21 @@ _diff = (_conv(_x2) - _conv(_x)).abs().amax(dim=(0, 2))                      # (
 check_true(bool((_diff[4:] < 1e-5).all()) and bool(_diff[0] > 1e-4),
            "ConformerConvModule(10, kernel_size=7): changing frame 0 must change frames 0..3 only "
            f"(changed: {[int(t) for t in (_diff > 1e-5).nonzero().flatten()]}); the depthwise conv must run over TIME")
+# Padding (eval mode): each row's real frames equal the module run on that utterance alone,
+# whatever the padded frames hold.
+_lengths = [11, 6, 1]
+_pad = torch.arange(11) < torch.tensor(_lengths)[:, None]                   # (B, T) True = real
+_x3 = _x.clone()
+_x3[~_pad] = 50.0
+_out = _conv(_x3, _pad)
+check_shape(_out, (3, 11, 10), "ConformerConvModule(10, kernel_size=7) output for x (3, 11, 10) with a pad_mask")
+for _b, _n in enumerate(_lengths):
+    check_close(_out[_b, :_n], _conv(_x3[_b:_b + 1, :_n])[0],
+                f"ConformerConvModule(10, kernel_size=7) with pad_mask, row {_b} (length {_n} of 11) vs that utterance alone",
+                atol=1e-5, hint="set the padded frames (pad_mask False) to 0 after the GLU, right before depthwise_conv: "
+                                "h.masked_fill(~pad_mask.unsqueeze(1), 0.0) on (B, d, T)")
+check_close(_conv(_x, torch.ones(3, 11, dtype=torch.bool)), _conv(_x),
+            "ConformerConvModule with an all-True pad_mask vs without a mask", atol=1e-5)
 # Training mode: batch norm uses the batch's statistics.
 _conv.train()
 ### BEGIN REFERENCE
@@ -245,8 +271,9 @@ check_close(_conv1(_xe), conv_module_reference(_conv1, _xe, training=True),
 # \end{aligned}$$
 #
 # `forward(x, pad_mask=None)`: `pad_mask (B, T)` is True at real frames; padded frames must not be
-# attended to (`key_padding_mask=~pad_mask`). Call the modules as `self.ff1(x)`, `self.conv(x)`,
-# `self.ff2(x)`: the tests swap in stand-ins for them, so this question does not depend on Parts 1-2.
+# attended to (`key_padding_mask=~pad_mask`). Call the modules as `self.ff1(x)`, `self.conv(x, pad_mask)`
+# (the mask passed on), `self.ff2(x)`: the tests swap in stand-ins for them, so this question does not
+# depend on Parts 1-2.
 
 # %% nbgrader={"grade": false, "grade_id": "ConformerBlock", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ConformerBlock(nn.Module):
@@ -269,7 +296,7 @@ class ConformerBlock(nn.Module):
         key_padding_mask = None if pad_mask is None else ~pad_mask               # PyTorch: True = padding
         h = self.self_attn(h, h, h, key_padding_mask=key_padding_mask, need_weights=False)[0]
         x = x + self.dropout(h)                                                  # (B, T, d)
-        x = x + self.conv(x)                                                     # (B, T, d)
+        x = x + self.conv(x, pad_mask)                                           # (B, T, d)
         x = x + 0.5 * self.ff2(x)                                                # (B, T, d)
         return self.final_norm(x)
         ### END SOLUTION
@@ -284,6 +311,8 @@ class StandIn(nn.Module):
         self.A = nn.Parameter(torch.randn(d, d, generator=seeded(seed)) / d ** 0.5)
 
     def forward(self, x, pad_mask=None):
+        if pad_mask is not None:                          # like the convolution module: padding -> 0
+            x = x * pad_mask.unsqueeze(-1)
         return torch.tanh(x @ self.A) + 0.3 * torch.roll(x, 1, dims=1)
 
 
@@ -293,7 +322,7 @@ def block_reference(block, x, pad_mask=None):
     h = block.attn_norm(x)
     h = block.self_attn(h, h, h, key_padding_mask=None if pad_mask is None else ~pad_mask, need_weights=False)[0]
     x = x + h
-    x = x + block.conv(x)
+    x = x + block.conv(x, pad_mask)
     x = x + 0.5 * block.ff2(x)
     return block.final_norm(x)
 
@@ -317,7 +346,8 @@ _x = torch.randn(3, 7, 12, generator=seeded(21))
 _pad = torch.arange(7) < torch.tensor([7, 4, 2])[:, None]                 # (B, T) True = real
 check_close(_block(_x, _pad)[_pad], block_reference(_block, _x, _pad)[_pad],
             "ConformerBlock(12, nhead=4) with padding (lengths 7, 4, 2), real frames", atol=1e-5,
-            hint="pad_mask is True for REAL frames; key_padding_mask wants True for padding: pass ~pad_mask")
+            hint="pad_mask is True for REAL frames; key_padding_mask wants True for padding: pass ~pad_mask; "
+                 "and pass pad_mask on to the convolution: self.conv(x, pad_mask)")
 check_close(_block(_x), block_reference(_block, _x), "ConformerBlock(12, nhead=4) without a mask", atol=1e-5,
             hint="half-step feed-forwards (0.5 * ff), attention on attn_norm(x), then conv, then final_norm")
 # Edge cases: one head, a batch of one, a single frame, a row with a single real frame
