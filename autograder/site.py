@@ -39,6 +39,7 @@ from .feedback import _SVG_RENDERER as MATHJAX_CONFIG, install_mathjax, mathjax_
 # "##" heading, then these sections up to their first subsection).
 README_SECTIONS = ("Lectures", "Assignments", "Student workflow")
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
+MARKER = ".course-site"
 
 
 class SiteError(Exception):
@@ -163,6 +164,20 @@ def _static_widgets(nb) -> None:
                 out["data"] = {"text/markdown": WIDGET_NOTE}
 
 
+def _relink(nb, page: "Page", pages: list["Page"]) -> None:
+    """Markdown links between the course's files (``02_self_attention.ipynb``, ``notation.md``,
+    as written in lectures/ and the notes) point to their pages instead."""
+    by_file = {f"{p.key}{ext}": p for p in pages for ext in (".ipynb", ".py", ".md")}
+
+    def sub(match):
+        target, frag = match.group(1), match.group(2) or ""
+        linked = by_file.get(target.rsplit("/", 1)[-1])
+        return f"]({linked.href_from(page)}{frag})" if linked and "://" not in target else match.group(0)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = re.sub(r"\]\(([^)#\s]+)(#[^)\s]*)?\)", sub, cell.source)
+
+
 def _exporter():
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -206,9 +221,12 @@ def build_site(root: Path, out: Path, executed: Path, progress=print) -> list[Pa
         raise SiteError(f"no lectures in {root / 'lectures'}")
     if missing:
         raise SiteError("executed lectures missing (run without --executed to execute them): " + ", ".join(missing))
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():   # never empty a folder this command did not write
+            raise SiteError(f"{out} is not empty and holds no site built by this command; choose another --out")
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by `python -m autograder site`; emptied when the site is rebuilt\n")
     if not install_mathjax(out):
         raise SiteError("the jupyter-server-mathjax package is missing: pip install -e '.[site]'")
 
@@ -234,6 +252,7 @@ def build_site(root: Path, out: Path, executed: Path, progress=print) -> list[Pa
     for page in pages:
         nb = sources[page.key]
         _static_widgets(nb)
+        _relink(nb, page, pages)
         nb.metadata["title"] = page.title
         footer = _footer(page, pages)
         target = out / page.path

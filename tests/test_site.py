@@ -85,8 +85,9 @@ def site(executed_lectures, tmp_path_factory):
     base = tmp_path_factory.mktemp("site")
     clone = _fresh_copy(base / "clone")
     if not (clone / "lectures" / "glossary.md").exists():   # optional page: give it one so its path is tested
-        (clone / "lectures" / "glossary.md").write_text("# Glossary\n\n**attention**: a weighted average, "
-                                                         "$\\alpha_{i,j} = \\mathrm{softmax}_j(q^i \\cdot k^j)$.\n")
+        (clone / "lectures" / "glossary.md").write_text(
+            "# Glossary\n\n**attention**: a weighted average, $\\alpha_{i,j} = \\mathrm{softmax}_j(q^i \\cdot k^j)$ "
+            "([lecture 2](02_self_attention.ipynb#Summary), [notation](notation.md)).\n")
     executed = base / "executed"
     executed.mkdir()
     notebooks = {}
@@ -218,11 +219,21 @@ def test_index_is_the_overview_and_the_notebooks_stay_clean(site):
     for heading in README_SECTIONS:
         assert heading in index.text
     assert "Instructor workflow" not in index.text and "Trust: the threat model" not in index.text
-    glossary = site["pages"]["glossary.html"].text
-    assert "Glossary" in glossary
+    glossary = site["pages"]["glossary.html"]
+    assert "Glossary" in glossary.text
+    if "02_self_attention.ipynb" in (site["clone"] / "lectures" / "glossary.md").read_text():   # the test's own
+        assert {"lectures/02_self_attention.html#Summary", "notation.html"} <= {v for _t, _a, v, _r in glossary.refs}
     assert site["unchanged"], "building the site changed the committed lectures or releases"
     assert all(not c.get("outputs") for p in (site["clone"] / "lectures").glob("*.ipynb")
                for c in nbformat.read(str(p), as_version=4).cells if c.cell_type == "code")
+
+
+def test_site_never_empties_a_folder_it_did_not_write(tmp_path):
+    from conftest import run_cli
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = run_cli("site", "--out", str(tmp_path), "--executed", str(ROOT / "lectures"))
+    assert proc.returncode == 1 and "not empty" in proc.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_overview_needs_its_readme_sections():
