@@ -6,7 +6,7 @@ TORCH_SPEC  ?= torch==2.13.0
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.installed
 
-.PHONY: setup demo test build lab wheel clean
+.PHONY: setup demo test build lab wheel site clean
 
 setup: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[instructor,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[instructor,dev,site]"
 	$(BIN)/python -m autograder.kernelspec
 	@touch $(STAMP)
 
@@ -36,6 +36,11 @@ lab: setup
 wheel: setup
 	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 	@ls dist/*.whl
+
+# The course website for self-study: executes the lectures (2 at a time, into build/executed/),
+# then writes static HTML to build/site/ (open build/site/index.html; works offline, from disk).
+site: setup
+	$(BIN)/python -m autograder site --out build/site --jobs 2
 
 clean:
 	rm -rf $(VENV) demo_output gradebook.db .pytest_cache dist build

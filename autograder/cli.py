@@ -1,4 +1,4 @@
-"""Command line: python -m autograder build | grade | check | demo."""
+"""Command line: python -m autograder build | grade | check | demo | site."""
 from __future__ import annotations
 
 import argparse
@@ -87,6 +87,27 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_site(args) -> int:
+    from .site import SiteError, build_site, execute_lectures
+    root = course_root()
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    try:
+        if args.executed:
+            executed = Path(args.executed)
+        else:
+            executed = out.parent / "executed"
+            print(f"== execute the lectures ({args.jobs} at a time) -> {executed}/")
+            execute_lectures(root, executed, jobs=args.jobs)
+        print(f"== write the site -> {out}/")
+        build_site(root, out, executed)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"site built in {time.perf_counter() - t0:.0f} s: open {(out / 'index.html').resolve().as_uri()}")
+    return 0
+
+
 def _venv_on_path() -> None:
     """nbgrader shells out to `alembic` and jupyter finds kernels via PATH: make sure this
     interpreter's scripts are found even when the virtual environment is not activated."""
@@ -137,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="demo_output")
     p.add_argument("--jobs", type=int, default=2)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("site", help="the course website for self-study: static HTML of the lectures (executed), "
+                                    "the released homework and the overview, offline")
+    p.add_argument("--out", default="build/site", help="the site's folder, emptied first (default build/site)")
+    p.add_argument("--executed", metavar="DIR", help="take the executed lectures from DIR/<lecture>.ipynb instead of "
+                                                     "executing them (into OUT/../executed)")
+    p.add_argument("--jobs", type=int, default=2, help="lectures executed at once (default 2)")
+    p.set_defaults(func=cmd_site)
 
     args = parser.parse_args(argv)
     return args.func(args)

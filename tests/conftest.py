@@ -90,6 +90,55 @@ def make_class(assignment: str, folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
+def _execute(path: Path):
+    """(executed notebook, seconds, exception or None): a lecture run top to bottom, then its
+    claims' values evaluated in the same kernel (the last cell, tagged ``claims``)."""
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from claims import claims_by_lecture, evaluation_cell
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(evaluation_cell(claims_by_lecture().get(path.stem, [])),
+                                              metadata={"tags": ["claims"]}))
+    t0 = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any error
+    except Exception as exc:
+        return nb, time.perf_counter() - t0, exc
+    return nb, time.perf_counter() - t0, None
+
+
+def _selected_lectures(session) -> list[Path]:
+    """The lectures the selected tests need: a test parametrised by one lecture (``path`` or
+    ``stem``) needs that one, any other user of ``executed_lectures`` (the website) needs all;
+    so ``-k 02_self_attention`` executes one lecture, not six."""
+    lectures = sorted((ROOT / "lectures").glob("*.ipynb"))
+    stems = set()
+    for item in session.items:
+        if "executed_lectures" not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "path" in params or "stem" in params:
+            stems.add(Path(params["path"]).stem if "path" in params else params["stem"])
+        else:
+            return lectures
+    return [p for p in lectures if p.stem in stems]
+
+
+@pytest.fixture(scope="session")
+def executed_lectures(request):
+    """The selected lectures, each executed once, two at a time (each kernel is mostly one busy
+    core); shared by the lecture tests and the course website's test.
+    Path -> (notebook, seconds, exception)."""
+    from concurrent.futures import ThreadPoolExecutor
+    lectures = _selected_lectures(request.session)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(lectures, pool.map(_execute, lectures)))
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory) -> dict[str, GradedClass]:
     """Grade the synthetic class of every assignment once (jobs=2), via the real CLI."""

@@ -1,53 +1,15 @@
 """Lectures run top to bottom; self-check works for students; notebook helpers behave."""
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from autograder import notebooks
-from claims import claims_by_lecture, evaluation_cell
+from claims import claims_by_lecture
 from conftest import ROOT, run_cli
 
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 CLAIMS = claims_by_lecture()
-
-
-def _execute(path: Path):
-    """(executed notebook, seconds, exception or None): a lecture run top to bottom, then its
-    claims' values evaluated in the same kernel (the last cell)."""
-    nb = nbformat.read(str(path), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(evaluation_cell(CLAIMS.get(path.stem, []))))
-    t0 = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any error
-    except Exception as exc:
-        return nb, time.perf_counter() - t0, exc
-    return nb, time.perf_counter() - t0, None
-
-
-def _selected_lectures(session) -> list[Path]:
-    """The lectures that the selected tests need (all of them for an unfiltered run), so that
-    ``-k 02_self_attention`` executes one lecture, not six."""
-    stems = set()
-    for item in session.items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "path" in params:
-            stems.add(Path(params["path"]).stem)
-        if "stem" in params:
-            stems.add(params["stem"])
-    return [p for p in LECTURES if p.stem in stems]
-
-
-@pytest.fixture(scope="session")
-def executed_lectures(request):
-    """Every selected lecture, executed once, two at a time (each kernel is mostly one busy core)."""
-    from concurrent.futures import ThreadPoolExecutor
-    wanted = _selected_lectures(request.session)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(wanted, pool.map(_execute, wanted)))
 
 
 @pytest.mark.slow
