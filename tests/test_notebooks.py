@@ -29,11 +29,18 @@ def _execute(path: Path):
 
 
 @pytest.fixture(scope="session")
-def executed_lectures():
-    """Every lecture, executed once, two at a time (each kernel is mostly one busy core)."""
+def executed_lectures(request):
+    """The lectures the selected tests need (all of them in a full run; only lecture 4's with
+    `-k 04_`), each executed once, two at a time (each kernel is mostly one busy core)."""
     from concurrent.futures import ThreadPoolExecutor
+    wanted = []
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        path = params.get("path", ROOT / "lectures" / f"{params.get('stem')}.ipynb")
+        if path in LECTURES and path not in wanted:
+            wanted.append(path)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(LECTURES, pool.map(_execute, LECTURES)))
+        return dict(zip(wanted, pool.map(_execute, wanted)))
 
 
 @pytest.mark.slow
