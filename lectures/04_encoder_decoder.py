@@ -527,9 +527,12 @@ with torch.no_grad():
 # FFN. Its **queries** come from the decoder (one per target position), its **keys and values**
 # from the encoder's memory (one per source position):
 #
-# $$Q = Y W_q \in \mathbb{R}^{L_t \times d},\quad K = M W_k,\ V = M W_v \in \mathbb{R}^{L_s \times d},
-#   \qquad \mathrm{CrossAttn}(Y, M) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_h}}\right) V
-#   \quad (\text{per head}).$$
+# $$\mathbf{Q} = \mathbf{Y} W^q \in \mathbb{R}^{L_t \times d},\quad \mathbf{K} = \mathbf{M} W^k,\ \mathbf{V} = \mathbf{M} W^v
+#   \in \mathbb{R}^{L_s \times d}, \qquad \mathrm{CrossAttn}(\mathbf{Y}, \mathbf{M}) = \mathbf{A}\mathbf{V},\quad
+#   \mathbf{A} = \mathrm{softmax}(\mathbf{S}),\ \mathbf{S} = \frac{\mathbf{Q} \mathbf{K}^\top}{\sqrt{d_h}}
+#   \quad (\text{per head}),$$
+#
+# with $\mathbf{Y}$ the decoder's states and $\mathbf{M}$ the encoder's memory.
 #
 # The weights form an $L_t \times L_s$ matrix: for each output position, a distribution over the
 # **source** positions. This is how information flows from the input to the output, and it is
@@ -539,7 +542,7 @@ with torch.no_grad():
 # must get weight 0 (`memory_key_padding_mask`, True = padding in PyTorch).
 #
 # In `nn.TransformerDecoderLayer` the sub-layer is called `multihead_attn`. We compute it by
-# hand from its weights (`in_proj_weight` stacks $[W_q; W_k; W_v]$, lecture 3) and compare with
+# hand from its weights (`in_proj_weight` stacks $[W^q; W^k; W^v]$, lecture 3) and compare with
 # the module called with `need_weights=True`.
 
 # %%
