@@ -171,7 +171,7 @@ plt.show()
 task = make_date_task(seed=0)                                 # 20000 train, 1000 valid, 1000 test pairs
 src_vocab, tgt_vocab = task.src_vocab, task.tgt_vocab
 print(f"train {len(task.train)}, valid {len(task.valid)}, test {len(task.test)} pairs; "
-      f"V_src = {len(src_vocab)}, V_tgt = {len(tgt_vocab)}  ({''.join(tgt_vocab.itos[4:])} + specials)")
+      f"|V_src| = {len(src_vocab)}, |V_tgt| = {len(tgt_vocab)}  ({''.join(tgt_vocab.itos[4:])} + specials)")
 for source, target in task.train[:10]:
     print(f"  {source!r:38} -> {target}")
 

@@ -604,8 +604,10 @@ print(f"  beam 5 : {r['b'][0][i]}   log p = {r['b'][1][i]:.3f}")
 #
 # * **temperature** $\tau$: $p_i \propto \exp(z_i / \tau)$ for logits $z$; $\tau < 1$ sharpens
 #   (towards greedy), $\tau > 1$ flattens (towards uniform);
-# * **top-k**: keep the $k$ most probable tokens, renormalise, sample among them (top-p, or
-#   nucleus sampling, keeps the smallest set with total probability $\ge p$ instead).
+# * **top-k**: keep the $k$ most probable tokens, renormalise, sample among them (Fan et al.,
+#   2018, [arXiv:1805.04833](https://arxiv.org/abs/1805.04833)); top-p, or nucleus sampling
+#   (Holtzman et al., 2020, [arXiv:1904.09751](https://arxiv.org/abs/1904.09751)), keeps the
+#   smallest set with total probability $\ge p$ instead.
 
 # %%
 logits = torch.tensor([3.0, 2.2, 1.5, 0.5, 0.0, -1.0])        # (|V|,) some next-token logits

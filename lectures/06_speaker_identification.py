@@ -438,11 +438,12 @@ print("F.glu:", tuple(u.shape), "->", tuple(g.shape), "| equals a * sigmoid(b):"
 
 # %% [markdown]
 # **Why batch normalisation here, when lecture 4 preferred layer normalisation?** The Conformer
-# paper puts `BatchNorm1d` right after the depthwise convolution, as convolutional networks do:
+# paper puts batch normalisation (`BatchNorm1d`) right after the depthwise convolution, as
+# convolutional networks do:
 # for each **channel** it normalises over all the values that channel takes in the batch, all
 # $B$ utterances and all $T$ frames, and at test time it uses running averages of those
-# statistics. For a convolution's output that is natural (one filter per channel, applied at every
-# frame), and the paper found it worked best there. The price is the one lecture 4 named: in
+# statistics. For a convolution's output that is natural: one filter per channel, applied at every
+# frame, so each channel gets one scale and one shift. The price is the one lecture 4 named: in
 # training mode the statistics mix the utterances of a batch, and **padded frames count** as
 # frames. A padded batch shifts the mean and variance of every channel, so an utterance's output
 # depends on how much padding its batch-mates carry. Homework 4 avoids this by training on
@@ -485,7 +486,8 @@ for mode in ["train", "eval"]:
 # Mean pooling gives every real frame the same weight $1/T$, so silence, pauses and noise
 # count as much as the voice. A recording with a long silence at the start has a different
 # mean than the same words spoken without it. **Self-attention pooling** (Okabe et al., 2018, "Attentive statistics pooling",
-# [arXiv:1803.10963](https://arxiv.org/abs/1803.10963); Safari et al., 2020) learns a score per
+# [arXiv:1803.10963](https://arxiv.org/abs/1803.10963); Safari et al., 2020,
+# [arXiv:2008.01077](https://arxiv.org/abs/2008.01077)) learns a score per
 # frame and averages with softmax weights:
 #
 # $$s_t = w^\top h_t + b, \qquad a_t = \frac{\exp s_t}{\sum_{t' \text{ real}} \exp s_{t'}}, \qquad z = \sum_t a_t h_t .$$

@@ -90,4 +90,7 @@ CLAIMS = [
     Claim(says="Here the greedy loop takes several times as long as the single pass",
           value="t_sequential / t_parallel",
           holds=lambda v: v > 2, why="greedy loop time / one parallel pass, more than 2x"),
+    Claim(says="With $d = 64$, $d_{ff} = 256$: 49,984 and 66,752.",
+          value="[sum(p.numel() for p in model.encoder_layers[0].parameters()), sum(p.numel() for p in model.decoder_layers[0].parameters())]",
+          holds=lambda v: v == [49984, 66752], why="[encoder layer, decoder layer] parameters (exercise 1's answer)"),
 ]

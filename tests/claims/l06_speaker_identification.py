@@ -135,4 +135,13 @@ CLAIMS = [
           value=f"[float(np.mean({_col('softmax', 3)}) / np.mean({_col('softmax', 2)})), "
                 f"float(np.mean({_col('AM-softmax', 3)}) / np.mean({_col('AM-softmax', 2)}))]",
           holds=lambda v: all(1.7 <= r <= 4.5 for r in v), why="test / training median angle, per head"),
+    Claim(says="$m = 0.3$ that is $\\pm 29°$ around each boundary, wider than the $\\pm 18°$ half-sector of a class",
+          value="[math.degrees(math.asin(0.3 / (2 * math.sin(math.radians(18))))), 360 / 10 / 2]",
+          holds=lambda v: abs(v[0] - 29) < 0.5 and v[0] > v[1], why="[margin half-width, half-sector] for 10 classes (exercise 5's answer)"),
+    Claim(says="the band widens to $|t - s| \\le 14$ (29 frames)",
+          value="int((dependence(lambda x: depthwise(depthwise(x.T[None]))[0].T, x_demo)[30] > 0).sum())",
+          holds=lambda v: v == 29, why="input frames output frame 30 depends on, two stacked k = 15 convolutions (exercise 3's answer)"),
+    Claim(says="the sample model 58.5 %, a tuned Transformer 69.2 %, the Conformer 74.7 %",
+          value=_LADDER,
+          holds=lambda v: v == [0.585, 0.692, 0.747, 0.857], why="the README's measured ladder (exercise 6's answer)"),
 ]
