@@ -594,8 +594,8 @@ print(f"  beam 5 : {r['b'][0][i]}   log p = {r['b'][1][i]:.3f}")
 # But it only matters where the model is unsure: the trained model is confident on almost every
 # input, so beam search changes few outputs or none, while for the half-trained model it changes
 # more of them. Beam search decodes $k$ rows per input, $k$ times the computation of greedy
-# decoding; on a CPU the time grows a little less than that (and beams that all finish early stop
-# early).
+# decoding: the time column grows with $k$ (how much depends on the machine and its load, and
+# beams that all finish early stop early).
 #
 # ### 5.4 Sampling: temperature and top-k
 #

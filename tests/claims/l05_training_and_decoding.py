@@ -62,9 +62,10 @@ CLAIMS = [
     Claim(says="so beam search changes few outputs or none, while for the half-trained model it changes more of them",
           value=f"[len(results[({_TRAINED}, 5)]['differ']) / 1000, len(results[({_HALF}, 5)]['differ']) / 500]",
           holds=lambda v: v[0] <= 0.01 and v[1] > v[0], why="[share changed, trained; share changed, half-trained]"),
-    Claim(says="on a CPU the time grows a little less than that",
-          value=f"results[({_TRAINED}, 5)]['seconds'] / results[({_TRAINED}, 1)]['seconds']",
-          holds=lambda v: 1.5 < v < 5.5, why="time of beam 5 / beam 1, more than 1.5x and not much above k = 5"),
+    Claim(says="the time column grows with $k$",
+          value=f"[results[({_TRAINED}, 5)]['seconds'] / results[({_TRAINED}, 1)]['seconds'], "
+                f"results[({_HALF}, 5)]['seconds'] / results[({_HALF}, 1)]['seconds']]",
+          holds=lambda v: min(v) > 1.5, why="time of beam 5 / beam 1, trained and half-trained, above 1.5 (timing: no upper bound)"),
     Claim(says="sampling only adds errors, and more so the higher the temperature",
           value="[exact_match(greedy_preds[:500], test_refs[:500]), sample_em[(0.5, None)], sample_em[(1.0, None)], sample_em[(2.0, None)]]",
           holds=lambda v: v[1] <= v[0] + 0.004 and v[0] + 0.004 >= v[2] and v[1] + 0.004 >= v[2] > v[3],
