@@ -24,8 +24,14 @@
 # 6. When beam search **hurts**: degenerate repetition in open-ended generation.
 # 7. Why we **train on cross-entropy but evaluate with BLEU** (and exact match).
 #
-# **Notation.** Batch-first tensors: $B$ batch, $L_s$ / $L_t$ source / target length, $d$ model
-# size, $H$ heads, $V$ vocabulary size. $x$ is the source, $y_1 \dots y_{L_t}$ the target (the last
+# English–中文 glossary: [glossary.md](glossary.md). The original course's video for this
+# lecture: Hung-yi Lee, ML 2021, "Transformer (下)", the part on training and decoding (teacher
+# forcing, copy mechanism, guided attention, beam search, scheduled sampling)
+# ([course page](https://speech.ee.ntu.edu.tw/~hylee/ml/2021-spring.php)).
+#
+# **Notation** (the course's symbol table, [notation.md](notation.md)). Batch-first tensors: $B$
+# batch, $L_s$ / $L_t$ source / target length, $d$ model size, $H$ heads, $\lvert\mathcal{V}\rvert$
+# vocabulary size (`|V|` in shape comments), $\mathbf{A}$ attention weights. $x$ is the source, $y_1 \dots y_{L_t}$ the target (the last
 # token is EOS), $y_0$ = BOS. Every boolean mask means **True = may attend / is a real position**.
 
 # %%
@@ -63,7 +69,7 @@ print(f"{len(task.train)} training pairs, e.g. {task.train[1]}")
 #
 # $$\mathcal{L}(x, y) = -\log p(y \mid x) = -\sum_{t=1}^{L_t} \log p(y_t \mid y_0, \dots, y_{t-1}, x) .$$
 #
-# Every step is a $V$-way classification whose correct class is the next target token. With
+# Every step is a $\lvert\mathcal{V}\rvert$-way classification whose correct class is the next target token. With
 # **teacher forcing** the decoder input is the *correct* prefix at every step, the target shifted
 # right (`teacher_forcing_input(tgt)` = `[BOS, y_1, ..., y_{Lt-1}]`), so all $L_t$ steps are
 # computed in one parallel pass. Padded positions are excluded from the mean. By hand, on an
@@ -77,13 +83,14 @@ model = Seq2SeqTransformer(src_vocab, tgt_vocab, **CONFIG)
 src, tgt = task.make_batch(task.train[:8])                    # (B, Ls), (B, Lt) tgt ends with EOS, then PAD
 tgt_in = teacher_forcing_input(tgt)                           # (B, Lt) [BOS, y_1, ..., y_{Lt-1}]
 with torch.no_grad():
-    logits = model(src, tgt_in)                               # (B, Lt, V) all steps at once
-log_probs = logits.log_softmax(-1)                            # (B, Lt, V)
+    logits = model(src, tgt_in)                               # (B, Lt, |V|) all steps at once
+log_probs = logits.log_softmax(-1)                            # (B, Lt, |V|)
 token_nll = -log_probs.gather(-1, tgt[..., None])[..., 0]     # (B, Lt) -log p(y_t | y_<t, x)
 real = tgt != PAD_ID                                          # (B, Lt) True = real target token
 by_hand = token_nll[real].mean()                              # mean over the real tokens
-print(f"by hand {by_hand:.4f}   F.cross_entropy {sequence_loss(logits, tgt):.4f}   "
-      f"(untrained; ln V = {math.log(len(tgt_vocab)):.4f})")
+ce_check = (by_hand.item(), sequence_loss(logits, tgt).item())   # (by hand, F.cross_entropy)
+print(f"by hand {ce_check[0]:.4f}   F.cross_entropy {ce_check[1]:.4f}   "
+      f"(untrained; ln |V| = {math.log(len(tgt_vocab)):.4f})")
 
 # %% [markdown]
 # Now the training run of lecture 4 (same configuration, same seed). Every 100 steps a callback
@@ -107,7 +114,7 @@ def greedy(model, src, max_len=11, prefix=None):
     total = torch.zeros(src.shape[0])                         # (B,) log p of the output so far
     done = torch.zeros(src.shape[0], dtype=torch.bool)        # (B,)
     for _ in range(max_len):
-        logp = model.decode(ys, memory)[:, -1].log_softmax(-1)   # (B, V)
+        logp = model.decode(ys, memory)[:, -1].log_softmax(-1)   # (B, |V|)
         next_token = logp.argmax(-1).masked_fill(done, PAD_ID)   # (B,) PAD after EOS
         total += torch.where(done, 0.0, logp.gather(1, next_token[:, None])[:, 0])
         ys = torch.cat([ys, next_token[:, None]], dim=1)      # (B, t+1)
@@ -187,7 +194,8 @@ plt.show()
 #
 # With teacher forcing the decoder always sees **correct** prefixes. At test time it sees **its
 # own** outputs. A model that has never seen a wrong prefix does not know what to do after one:
-# this mismatch is called **exposure bias** (Ranzato et al., 2016). Two measurements on the
+# this mismatch is called **exposure bias** (Ranzato et al., 2016, "Sequence level training with
+# recurrent neural networks", [arXiv:1511.06732](https://arxiv.org/abs/1511.06732)). Two measurements on the
 # trained model.
 #
 # First, per-position token accuracy when the prefix is the truth (teacher forcing) and when it
@@ -238,27 +246,31 @@ def recovery(model, positions=POSITIONS):
     return rates
 
 
+base_recovery = recovery(model)                               # one rate per position in POSITIONS
 print("rest still right after a forced wrong digit at position", POSITIONS, ":",
-      " ".join(f"{r:.0%}" for r in recovery(model)))
+      " ".join(f"{r:.0%}" for r in base_recovery))
 
 # %% [markdown]
-# Under teacher forcing and free running the accuracies are almost the same: the model rarely
-# errs, so it rarely sees its own mistakes. But when a mistake *is* in the prefix, the model
-# often follows it (lecture 4 showed that a wrong century digit turns into a consistent but wrong
+# Under teacher forcing and free running the accuracies are almost the same (within 2 points at
+# every position): the model rarely errs, so it rarely sees its own mistakes. But when a mistake
+# *is* in the prefix, the model often follows it (after a wrong century or month digit, the rest
+# is right in fewer than half of the cases) (lecture 4 showed that a wrong century digit turns into a consistent but wrong
 # year). It was trained on gold prefixes only.
 #
 # ### 2.1 Scheduled sampling
 #
-# **Scheduled sampling** (Bengio et al., 2015) trains on prefixes that contain the model's own
+# **Scheduled sampling** (Bengio et al., 2015, [arXiv:1506.03099](https://arxiv.org/abs/1506.03099)) trains on prefixes that contain the model's own
 # predictions: at each position, with probability $p$, the decoder input is the model's
 # prediction instead of the gold token ($p$ grows during training, the "schedule"). For an RNN
 # this is done step by step. A Transformer computes all positions in parallel, so we use two
-# passes (Mihaylova and Martins, 2019): a teacher-forced pass to get the model's predictions at
+# passes (Mihaylova and Martins, 2019, "Scheduled sampling for Transformers",
+# [arXiv:1906.07651](https://arxiv.org/abs/1906.07651)): a teacher-forced pass to get the model's predictions at
 # every position, then the training pass on the mixed input.
 #
-# We fine-tune copies of the trained model for 100 steps with (a) scheduled sampling, $p = 0.25$,
-# predictions **sampled** from the model, and (b) a cruder relative: $p = 0.15$ of the input tokens
-# replaced by **random** digits, i.e. deliberately wrong prefixes.
+# We fine-tune copies of the trained model for 100 steps with (a) scheduled sampling, $p$ growing
+# linearly from 0 to 0.25 over the 100 steps, predictions **sampled** from the model, and (b) a
+# cruder relative: a constant $p = 0.15$ of the input tokens replaced by **random** digits, i.e.
+# deliberately wrong prefixes.
 
 # %%
 def mixed_decoder_input(model, src, tgt, p, source, generator):
@@ -268,7 +280,7 @@ def mixed_decoder_input(model, src, tgt, p, source, generator):
     tgt_in = teacher_forcing_input(tgt)                       # (B, Lt)
     if source == "model":
         with torch.no_grad():                                 # first pass: the model's predictions
-            logits = model(src, tgt_in)                       # (B, Lt, V) prediction for y_1 .. y_Lt
+            logits = model(src, tgt_in)                       # (B, Lt, |V|) prediction for y_1 .. y_Lt
             pred = torch.multinomial(logits.softmax(-1).flatten(0, 1), 1, generator=generator).view(tgt.shape)
         candidates = torch.cat([tgt_in[:, :1], pred[:, :-1]], dim=1)   # (B, Lt) aligned with tgt_in
     else:
@@ -278,16 +290,19 @@ def mixed_decoder_input(model, src, tgt, p, source, generator):
     return torch.where(replace, candidates, tgt_in)           # (B, Lt)
 
 
-def fine_tune(model, p, source, steps=100, lr=3e-4, seed=1):
+def fine_tune(model, p, source, steps=100, lr=3e-4, seed=1, ramp=False):
+    """A fine-tuned copy of model; p is the replacement probability (with ramp: its final value,
+    reached linearly from 0, the schedule of scheduled sampling)."""
     model = copy.deepcopy(model)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)   # linear decay to 0
     gen = torch.Generator().manual_seed(seed)
     batches = task.batches("train", batch_size=64, seed=seed, epochs=None)
-    for _ in range(steps):
+    for step in range(steps):
         src, tgt = next(batches)
         model.train()
-        tgt_in = mixed_decoder_input(model, src, tgt, p, source, gen)   # (B, Lt)
+        p_now = p * (step + 1) / steps if ramp else p         # the schedule
+        tgt_in = mixed_decoder_input(model, src, tgt, p_now, source, gen)   # (B, Lt)
         loss = sequence_loss(model(src, tgt_in), tgt)         # still predict the gold next token
         opt.zero_grad()
         loss.backward()
@@ -298,21 +313,23 @@ def fine_tune(model, p, source, steps=100, lr=3e-4, seed=1):
 
 t0 = time.perf_counter()
 variants = {"teacher forcing only": model,
-            "+ scheduled sampling (own predictions, p=0.25)": fine_tune(model, 0.25, "model"),
+            "+ scheduled sampling (own predictions, p→0.25)": fine_tune(model, 0.25, "model", ramp=True),
             "+ random wrong tokens (p=0.15)": fine_tune(model, 0.15, "random")}
 print(f"two fine-tunings in {time.perf_counter() - t0:.0f} s\n")
+variant_results = {}                                          # name: (valid EM, recovery per position)
 print(f"{'':48} valid EM  | rest right after a wrong digit at {POSITIONS}")
 for name, m in variants.items():
     preds, _ = decode_pairs(greedy, m, valid)
-    print(f"{name:48} {exact_match(preds, valid_refs):6.1%}   | "
-          + "  ".join(f"{r:4.0%}" for r in recovery(m)))
+    variant_results[name] = (exact_match(preds, valid_refs), recovery(m))
+    print(f"{name:48} {variant_results[name][0]:6.1%}   | " + "  ".join(f"{r:4.0%}" for r in variant_results[name][1]))
 
 # %% [markdown]
 # On this task the model's own predictions are almost always **right**, so scheduled sampling
-# hardly ever shows it a wrong prefix and changes little. Scheduled sampling matters when the
-# model's errors are frequent (long outputs, hard tasks, early in training). Feeding deliberately
-# wrong tokens does teach the model to **recover**: after a wrong digit it goes back to the
-# source and gets the rest right far more often, but it costs some exact match: the model now
+# hardly ever shows it a wrong prefix and changes little (exact match within a point, recovery
+# within 10 points). Scheduled sampling matters when the model's errors are frequent (long
+# outputs, hard tasks, early in training). Feeding deliberately wrong tokens does teach the model
+# to **recover**: after a wrong digit it goes back to the source and gets the rest right far more
+# often (at every position tested), but it costs some exact match: the model now
 # trusts its own prefix less, also when the prefix is right. Both make training look more like
 # test time; neither is standard for Transformers today, where large data and strong models keep
 # the first error rare.
@@ -322,8 +339,9 @@ for name, m in variants.items():
 # Many outputs contain pieces of the input verbatim: names in a reply ("Hi, I am Ada Lovelace"
 # → "Nice to meet you, Ada Lovelace"), rare words in a summary, numbers in our dates. A
 # softmax over a fixed output vocabulary can only produce words it has a row for. **Pointer
-# networks** (Vinyals et al., 2015) instead output a position in the **input**, and the
-# **pointer-generator** (See et al., 2017) mixes the two with a learned gate $p_{\text{gen}}$:
+# networks** (Vinyals et al., 2015, [arXiv:1506.03134](https://arxiv.org/abs/1506.03134)) instead
+# output a position in the **input**, and the **pointer-generator** (See et al., 2017, "Get to
+# the point", [arXiv:1704.04368](https://arxiv.org/abs/1704.04368)) mixes the two with a learned gate $p_{\text{gen}}$:
 #
 # $$P(w) = p_{\text{gen}}\, P_{\text{vocab}}(w) + (1 - p_{\text{gen}}) \sum_{i:\, x_i = w} \alpha_{i},$$
 #
@@ -399,7 +417,7 @@ print(f"  most-attended source character is the output digit itself: {argmax_sam
 # **monotonic**: the $t$-th output frame of a TTS model corresponds to a character a bit further
 # along the text than frame $t-1$. Learning that from scratch is slow and sometimes fails
 # (the attention skips or repeats words, and the synthesised speech skips or stutters).
-# **Guided attention** (Tachibana et al., 2018) adds a loss that penalises attention far from
+# **Guided attention** (Tachibana et al., 2018, [arXiv:1710.08969](https://arxiv.org/abs/1710.08969)) adds a loss that penalises attention far from
 # the diagonal:
 #
 # $$W_{t,n} = 1 - \exp\!\left(-\frac{(n/N - t/T)^2}{2 g^2}\right), \qquad
@@ -440,6 +458,7 @@ plt.show()
 # one that must be reordered:
 
 # %%
+guided_losses = {}                                            # source: guided-attention loss
 for source in ["2021-03-04", "4th of March, 2021"]:
     src = torch.tensor([src_vocab.encode(source)])            # (1, Ls)
     out, _ = greedy(model, src)
@@ -449,18 +468,18 @@ for source in ["2021-03-04", "4th of March, 2021"]:
         model.decode(tgt_in, model.encode(src))
     handle.remove()
     A = captured["weights"][0]                                # (Lt, Ls)
-    loss = (A * guided_attention_weights(*A.shape)).mean()
-    print(f"{source!r:22} -> {tgt_vocab.decode(out[0])}: guided-attention loss {loss:.3f}")
+    guided_losses[source] = (A * guided_attention_weights(*A.shape)).mean().item()
+    print(f"{source!r:22} -> {tgt_vocab.decode(out[0])}: guided-attention loss {guided_losses[source]:.3f}")
 
 # %% [markdown]
-# A guided-attention term would push the second alignment towards the diagonal, against what
-# the task needs. Priors help when they are true.
+# The reordered input's loss is about twice that of the input in ISO order: a guided-attention
+# term would push the second alignment towards the diagonal, against what the task needs. Priors help when they are true.
 #
 # ## 5. Decoding: greedy, beam search, sampling
 #
 # Training gives us $p(y_t \mid y_{<t}, x)$. Decoding has to turn it into **one** output. The
 # ideal is the most probable sequence, $\hat y = \arg\max_y \prod_t p(y_t \mid y_{<t}, x)$, but
-# there are $V^{L_t}$ candidates.
+# there are $\lvert\mathcal{V}\rvert^{L_t}$ candidates.
 #
 # ### 5.1 Greedy is not the most probable sequence
 #
@@ -483,9 +502,9 @@ print(f"greedy: {greedy_path} with p = {paths[greedy_path]:.2f};  best: {best_pa
 # extends every hypothesis by every token, scores each extension by its total log-probability
 # $\sum_t \log p(y_t \mid y_{<t}, x)$, and keeps the $k$ best. A hypothesis that produced EOS is
 # finished: it stays in the beam with its score. With $k = 1$ it is greedy decoding; with $k \ge
-# V^{L_t}$ it is exhaustive search. The version below decodes a whole **batch** of sources at
+# \lvert\mathcal{V}\rvert^{L_t}$ it is exhaustive search. The version below decodes a whole **batch** of sources at
 # once: the $B$ sources times $k$ beams form one batch of $B k$ rows, and `topk` over the
-# $k \cdot V$ extensions of each source picks the new beams.
+# $k \cdot \lvert\mathcal{V}\rvert$ extensions of each source picks the new beams.
 
 # %%
 @torch.no_grad()
@@ -504,14 +523,14 @@ def beam(model, src, k=5, max_len=11, prefix=None):
     scores[:, 0] = 0.0                                        # at the start, one live beam per source
     finished = torch.zeros(B * k, dtype=torch.bool)           # (B*k,) has produced EOS
     for _ in range(max_len):
-        logp = model.decode(ys, memory)[:, -1].log_softmax(-1)   # (B*k, V)
-        V = logp.shape[-1]
+        logp = model.decode(ys, memory)[:, -1].log_softmax(-1)   # (B*k, |V|)
+        n_vocab = logp.shape[-1]
         logp[finished] = float("-inf")                        # a finished beam is only extended by PAD,
         logp[finished, PAD_ID] = 0.0                          # at no cost: it keeps its score
-        candidates = (scores.view(B * k, 1) + logp).view(B, k * V)   # (B, k*V) every extension's score
+        candidates = (scores.view(B * k, 1) + logp).view(B, k * n_vocab)   # (B, k*|V|) every extension's score
         scores, index = candidates.topk(k, dim=1)             # (B, k) the k best extensions
-        parent = (torch.arange(B)[:, None] * k + index // V).view(-1)   # (B*k,) row each one extends
-        token = (index % V).view(-1, 1)                       # (B*k, 1) the token it adds
+        parent = (torch.arange(B)[:, None] * k + index // n_vocab).view(-1)   # (B*k,) row each one extends
+        token = (index % n_vocab).view(-1, 1)                 # (B*k, 1) the token it adds
         ys = torch.cat([ys[parent], token], dim=1)            # (B*k, t+1)
         finished = finished[parent] | (token[:, 0] == EOS_ID)
         if finished.all():
@@ -522,7 +541,8 @@ def beam(model, src, k=5, max_len=11, prefix=None):
 
 
 src, _ = task.make_batch(task.test[:300])
-print("beam size 1 == greedy on 300 test inputs:", torch.equal(beam(model, src, k=1)[0], greedy(model, src)[0]))
+beam1_is_greedy = torch.equal(beam(model, src, k=1)[0], greedy(model, src)[0])
+print("beam size 1 == greedy on 300 test inputs:", beam1_is_greedy)
 
 # %% [markdown]
 # ### 5.3 Greedy vs beam on the test set
@@ -550,7 +570,8 @@ for name, m, pairs in [("trained (800 steps)", model, task.test),
         higher, lower = int((b_scores > g_scores + 1e-4).sum()), int((b_scores < g_scores - 1e-4).sum())
         fixed = [i for i in differ if b_preds[i] == refs[i]]
         broken = [i for i in differ if g_preds[i] == refs[i]]
-        results[(name, k)] = dict(differ=differ, fixed=fixed, g=(g_preds, g_scores), b=(b_preds, b_scores))
+        results[(name, k)] = dict(differ=differ, fixed=fixed, broken=broken, higher=higher, lower=lower,
+                                  seconds=seconds, g=(g_preds, g_scores), b=(b_preds, b_scores))
         print(f"  {'beam ' + str(k):8} {exact_match(b_preds, refs):6.1%} {corpus_bleu(b_preds, refs):6.1f} "
               f"{len(differ):7d} {higher:13d} {lower:6d} {len(fixed):6d} {len(broken):7d} {seconds:5.1f}s")
 
@@ -569,11 +590,12 @@ print(f"  beam 5 : {r['b'][0][i]}   log p = {r['b'][1][i]:.3f}")
 
 # %% [markdown]
 # Where the two differ, beam search's output is the more probable one (it can be the other way
-# round: the greedy hypothesis may drop out of the beam), and more often right than wrong. But
-# it only matters where the model is unsure:
-# the trained model is confident on almost every input, so beam search changes few outputs or
-# none, while the half-trained model is often unsure and beam search changes many more. Beam search
-# costs about $k$ times the computation of greedy decoding.
+# round: the greedy hypothesis may drop out of the beam), and it is more often right than wrong.
+# But it only matters where the model is unsure: the trained model is confident on almost every
+# input, so beam search changes few outputs or none, while for the half-trained model it changes
+# more of them. Beam search decodes $k$ rows per input, $k$ times the computation of greedy
+# decoding: the time column grows with $k$ (how much depends on the machine and its load, and
+# beams that all finish early stop early).
 #
 # ### 5.4 Sampling: temperature and top-k
 #
@@ -582,11 +604,13 @@ print(f"  beam 5 : {r['b'][0][i]}   log p = {r['b'][1][i]:.3f}")
 #
 # * **temperature** $\tau$: $p_i \propto \exp(z_i / \tau)$ for logits $z$; $\tau < 1$ sharpens
 #   (towards greedy), $\tau > 1$ flattens (towards uniform);
-# * **top-k**: keep the $k$ most probable tokens, renormalise, sample among them (top-p, or
-#   nucleus sampling, keeps the smallest set with total probability $\ge p$ instead).
+# * **top-k**: keep the $k$ most probable tokens, renormalise, sample among them (Fan et al.,
+#   2018, [arXiv:1805.04833](https://arxiv.org/abs/1805.04833)); top-p, or nucleus sampling
+#   (Holtzman et al., 2020, [arXiv:1904.09751](https://arxiv.org/abs/1904.09751)), keeps the
+#   smallest set with total probability $\ge p$ instead.
 
 # %%
-logits = torch.tensor([3.0, 2.2, 1.5, 0.5, 0.0, -1.0])        # (V,) some next-token logits
+logits = torch.tensor([3.0, 2.2, 1.5, 0.5, 0.0, -1.0])        # (|V|,) some next-token logits
 fig, axes = plt.subplots(1, 4, figsize=(13, 2.6), sharey=True)
 for ax, (tau, top_k) in zip(axes, [(0.5, None), (1.0, None), (2.0, None), (1.0, 3)]):
     z = logits / tau
@@ -613,7 +637,7 @@ def sample(model, src, temperature=1.0, top_k=None, max_len=11, generator=None, 
     total = torch.zeros(src.shape[0])
     done = torch.zeros(src.shape[0], dtype=torch.bool)
     for _ in range(max_len):
-        logits = model.decode(ys, memory)[:, -1]              # (B, V)
+        logits = model.decode(ys, memory)[:, -1]              # (B, |V|)
         z = logits / temperature
         if top_k is not None:
             z = z.masked_fill(z < z.topk(top_k, dim=-1).values[:, -1:], float("-inf"))
@@ -628,6 +652,7 @@ def sample(model, src, temperature=1.0, top_k=None, max_len=11, generator=None, 
 
 
 gen = torch.Generator().manual_seed(0)
+sample_em = {}                                                # (tau, top_k): exact match on 500 test inputs
 hard = task.test[i][0]                                       # the input of the example above
 print(f"10 samples each for {hard!r}:")
 print(f"  {'setting':18} {'EM, 500 test inputs':>19}  distinct of 10   samples")
@@ -636,6 +661,7 @@ for tau, top_k in [(0.5, None), (1.0, None), (2.0, None), (2.0, 2)]:
     ids, _ = sample(model, torch.tensor([src_vocab.encode(hard)] * 10), tau, top_k, generator=gen)
     outs = [tgt_vocab.decode(row) for row in ids]
     setting = f"τ = {tau}" + (f", top-k {top_k}" if top_k else "")
+    sample_em[(tau, top_k)] = exact_match(preds, test_refs[:500])
     print(f"  {setting:18} {exact_match(preds, test_refs[:500]):19.1%}  {len(set(outs)):15d}   {', '.join(sorted(set(outs))[:4])}")
 
 # %% [markdown]
@@ -649,7 +675,7 @@ for tau, top_k in [(0.5, None), (1.0, None), (2.0, None), (2.0, 2)]:
 #
 # Beam search finds outputs of **high probability**. For open-ended generation the most
 # probable text is often **not** good text: it is bland and repetitive (Holtzman et al., 2020,
-# "The curious case of neural text degeneration"). A small demonstration: a seq2seq model with
+# "The curious case of neural text degeneration", [arXiv:1904.09751](https://arxiv.org/abs/1904.09751)). A small demonstration: a seq2seq model with
 # an empty input (a single dummy source token) is a **language model**. We train one on the
 # course corpus of lecture 1 (sentences from templates, concatenated into one stream of words;
 # the last 10% held out) for 250 steps on windows of 32 words. Then, for 50 prompts of 8 words
@@ -703,10 +729,12 @@ outputs = {"greedy": greedy(lm, dummy, max_len=N_WORDS, prefix=prompts),
            "beam, k = 5": beam(lm, dummy, k=5, max_len=N_WORDS, prefix=prompts),
            "sampling, τ = 1": sample(lm, dummy, max_len=N_WORDS, generator=gen, prefix=prompts),
            "real continuation": (truth, truth_logp)}
+lm_stats = {}                                                 # name: (mean log p per word, repeated 4-grams)
 print(f"{'':18} {'log p / word':>12} {'repeated 4-grams':>17}   (means over {len(starts)} prompts)")
 for name, (ids, total) in outputs.items():
     texts = [[lm_itos[i] for i in row.tolist()] for row in ids]
-    print(f"{name:18} {total.mean().item() / N_WORDS:12.2f} {np.mean([repeated_4grams(t) for t in texts]):17.0%}")
+    lm_stats[name] = (total.mean().item() / N_WORDS, float(np.mean([repeated_4grams(t) for t in texts])))
+    print(f"{name:18} {lm_stats[name][0]:12.2f} {lm_stats[name][1]:17.0%}")
 print("\nprompt:", " ".join(lm_itos[i] for i in prompts[0].tolist()), "...")
 for name, (ids, _) in outputs.items():
     print(f"  {name:18}", " ".join(lm_itos[i] for i in ids[0].tolist()))
@@ -719,9 +747,17 @@ for name, (ids, _) in outputs.items():
 # of real text. Open-ended generation should look like a *typical* sample of the distribution,
 # not like its mode. Likewise in speech synthesis, decoding the most probable frames gives flat,
 # robotic output, which is why TTS systems inject randomness (Tacotron keeps dropout on in its
-# pre-net at inference time). In machine translation, very large beams tend to prefer too
-# **short** outputs (every extra token lowers the total log-probability), the "beam search
-# curse" (Koehn and Knowles, 2017), hence length normalisation of the scores. The lesson: beam
+# pre-net at inference time). In machine translation, translation quality drops as the beam
+# grows, largely because very large beams prefer too **short** outputs (every extra token lowers
+# the total log-probability): Koehn and Knowles (2017, "Six challenges for neural machine
+# translation", [arXiv:1706.03872](https://arxiv.org/abs/1706.03872)) list it as one of the six
+# challenges, and Yang et al. (2018, "Breaking the beam search curse") named it the "beam search
+# curse"; hence length normalisation of the scores. Exact search makes it plain: for more than
+# half of the sentences of a test set, the single most probable translation was the **empty**
+# one (Stahlberg and Byrne, 2019, [arXiv:1908.10090](https://arxiv.org/abs/1908.10090)), and
+# Eikema and Aziz (2020, "Is MAP decoding all you need? The inadequacy of the mode",
+# [arXiv:2005.10283](https://arxiv.org/abs/2005.10283)) argue that the mode of a translation
+# model is the wrong thing to look for. The lesson: beam
 # search is for tasks with one right answer (our dates, ASR, translation with moderate beams);
 # for open-ended generation, sample (with top-k or top-p to avoid the unlikely tail).
 #
@@ -754,10 +790,11 @@ for step, ce, em, bleu in zip(history["step"], history["valid_ce"], history["val
     print(f"step {step:4d}: cross-entropy {ce:.4f}   exact match {em:6.1%}   BLEU {bleu:5.1f}")
 
 # %% [markdown]
-# BLEU gives partial credit: it is already high when every other output is still wrong in a
-# digit or two, while exact match only counts perfect outputs. Towards the end cross-entropy still
-# falls by large factors while the metrics gain only a few points: the model mostly becomes more
-# *confident* in outputs it already gets right. And the relation is not exact: an output can have a low loss and still be wrong, or a
+# BLEU gives partial credit: it is already high (above 75) when more than half of the outputs are
+# still wrong in a digit or two, while exact match only counts perfect outputs. Over the last 200
+# steps cross-entropy still falls by a factor of about 5 while BLEU, already near its maximum,
+# gains less than 5 points: the model mostly becomes more *confident* in outputs it already gets
+# right. And the relation is not exact: an output can have a low loss and still be wrong, or a
 # sequence with one wrong digit can cost little cross-entropy but a whole point of exact match.
 
 # %%
@@ -767,7 +804,8 @@ for pred in ["2021-03-04", "2021-03-14", "2012-03-04", "2021-04-03", "0000-00-00
 
 # %% [markdown]
 # To optimise the metric itself one can treat decoding as a **policy** and the metric as a
-# **reward**: minimum risk training or REINFORCE (Ranzato et al., 2016; Shen et al., 2016) sample
+# **reward**: minimum risk training or REINFORCE (Ranzato et al., 2016; Shen et al., 2016,
+# [arXiv:1512.02433](https://arxiv.org/abs/1512.02433)) sample
 # outputs, score them with BLEU, and raise the probability of the good ones. It works, but it is
 # noisy and slow, so in practice it is a fine-tuning step after cross-entropy training; "when you
 # do not know how to optimise something, use reinforcement learning" is the usual rule.
@@ -787,8 +825,8 @@ for pred in ["2021-03-04", "2021-03-14", "2012-03-04", "2021-04-03", "0000-00-00
 # * **Guided attention** penalises attention far from the diagonal, a prior for monotonic tasks
 #   (TTS, ASR); it would be wrong for reordering tasks such as ours.
 # * **Decoding**: greedy is not the most probable sequence; **beam search** keeps $k$ hypotheses
-#   and finds more probable outputs, which helps where the model is unsure (a few test inputs
-#   for the trained model, many for the half-trained one). **Sampling** with temperature and top-k
+#   and finds more probable outputs, which helps where the model is unsure (few or no test
+#   inputs for the trained model, more for the half-trained one). **Sampling** with temperature and top-k
 #   trades accuracy for diversity.
 # * **Beam search hurts** in open-ended generation: the most probable text is repetitive; there
 #   we sample. Very large beams in translation favour short outputs unless normalised by length.
@@ -796,22 +834,165 @@ for pred in ["2021-03-04", "2021-03-14", "2012-03-04", "2021-04-03", "0000-00-00
 #   (on decoded outputs, not differentiable); they agree roughly, not exactly. RL-style training
 #   can optimise the metric directly.
 #
+# ## 摘要
+#
+# **繁體中文**
+#
+# * **訓練**：最大化 $\sum_t \log p(y_t \mid y_{<t}, x)$，也就是每個輸出步驟一個交叉熵（Cross Entropy）；
+#   用**教師強制（Teacher Forcing）**（解碼器輸入為右移一格的正確答案）一次平行算完所有步驟，忽略填充。
+# * **曝光偏差（Exposure Bias）**：訓練時看到的是正確的前綴，測試時看到的是模型自己的輸出。強制塞進一個
+#   錯誤的字，模型常常跟著錯下去而不是改正。**Scheduled Sampling** 在訓練時把模型自己的預測混進前綴
+#   （機率 $p$ 逐漸增加；Transformer 要做兩次前向計算）；模型常犯錯時才有用。故意放進錯誤的字，能教模型回頭看輸入、
+#   從錯誤中恢復。
+# * **複製機制（Copy Mechanism）**：$P(w) = p_{\text{gen}} P_{\text{vocab}}(w) + (1 - p_{\text{gen}})\sum_{i: x_i = w} \alpha_i$，
+#   讓模型能輸出詞彙表裡沒有、但輸入裡有的字。我們的日期模型的交叉注意力本來就會指向它要複製的數字。
+# * **引導式注意力（Guided Attention）** 懲罰偏離對角線的注意力，適合單調對齊的任務（語音合成、語音辨識），
+#   不適合需要重新排序的任務（例如我們的日期）。
+# * **解碼**：貪婪解碼找到的不一定是機率最高的序列；**束搜索（Beam Search）** 保留 $k$ 個假設，能找到機率更高的
+#   輸出，在模型不確定時有幫助。**採樣（Sampling）** 配合溫度與 top-k，用準確率換多樣性。
+# * 在開放式生成中**束搜索反而有害**：機率最高的文字會不斷重複，這時應該採樣。翻譯中束寬太大會偏好過短的輸出，
+#   需要長度正規化。
+# * 我們**用交叉熵訓練**（平滑、逐字），卻**用完全匹配率或 BLEU 評估**（在解碼後的輸出上計算、不可微分）；兩者大致
+#   一致但不完全一致。用強化學習（RL）可以直接最佳化評估指標。
+#
+# **简体中文**
+#
+# * **训练**：最大化 $\sum_t \log p(y_t \mid y_{<t}, x)$，也就是每个输出步骤一个交叉熵（Cross Entropy）；
+#   用**教师强制（Teacher Forcing）**（解码器输入为右移一格的正确答案）一次并行算完所有步骤，忽略填充。
+# * **曝光偏差（Exposure Bias）**：训练时看到的是正确的前缀，测试时看到的是模型自己的输出。强制塞进一个
+#   错误的字，模型常常跟着错下去而不是改正。**Scheduled Sampling** 在训练时把模型自己的预测混进前缀
+#   （概率 $p$ 逐渐增加；Transformer 要做两次前向计算）；模型常犯错时才有用。故意放进错误的字，能教模型回头看输入、
+#   从错误中恢复。
+# * **复制机制（Copy Mechanism）**：$P(w) = p_{\text{gen}} P_{\text{vocab}}(w) + (1 - p_{\text{gen}})\sum_{i: x_i = w} \alpha_i$，
+#   让模型能输出词汇表里没有、但输入里有的字。我们的日期模型的交叉注意力本来就会指向它要复制的数字。
+# * **引导注意力（Guided Attention）** 惩罚偏离对角线的注意力，适合单调对齐的任务（语音合成、语音识别），
+#   不适合需要重新排序的任务（例如我们的日期）。
+# * **解码**：贪心解码找到的不一定是概率最高的序列；**束搜索（Beam Search）** 保留 $k$ 个假设，能找到概率更高的
+#   输出，在模型不确定时有帮助。**采样（Sampling）** 配合温度与 top-k，用准确率换多样性。
+# * 在开放式生成中**束搜索反而有害**：概率最高的文字会不断重复，这时应该采样。翻译中束宽太大会偏好过短的输出，
+#   需要长度归一化。
+# * 我们**用交叉熵训练**（平滑、逐字），却**用完全匹配率或 BLEU 评估**（在解码后的输出上计算、不可微分）；两者大致
+#   一致但不完全一致。用强化学习（RL）可以直接优化评估指标。
+#
 # ## Exercises
+#
+# Each exercise has a hint and a worked answer; click to open them, after you have tried.
 #
 # 1. **Length normalisation.** Add an option to `beam` that ranks finished hypotheses by
 #    $\frac{1}{|y|^\alpha}\sum_t \log p(y_t \mid y_{<t}, x)$. Does it change anything on the date
 #    task? Why not? Try it on the language model of section 6 with an EOS token added after every
 #    sentence.
+#
+# <details><summary>Hint</summary>
+#
+# Keep the raw sums for the search and normalise only when choosing the best finished
+# hypothesis at the end: divide each beam's score by (its number of tokens up to EOS)$^\alpha$.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# On the date task nothing changes: every correct output has the same length (10 characters +
+# EOS), and the model is confident, so all hypotheses that compete at the end have the same
+# length and dividing by the same $|y|^\alpha$ does not change their order. Length normalisation
+# matters when hypotheses of different lengths compete; with EOS after every sentence the
+# language model's beam prefers to stop early (a short sentence has fewer negative terms), and
+# $\alpha \approx 0.6$–$1$ gives longer outputs.
+# </details>
+#
 # 2. **Beam size.** Plot exact match and decoding time against $k \in \{1, 2, 3, 5, 10, 20\}$ for the
 #    half-trained model. Where does the gain stop?
+#
+# <details><summary>Hint</summary>
+#
+# `decode_pairs(beam, snapshots[300], task.test[:500], k=k)` returns the predictions; time it
+# with `time.perf_counter()` as in section 5.3.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Section 5.3 already shows the pattern: from $k = 1$ to $3$ exact match rises a little, and $k = 5$
+# gives the same result as $k = 3$. Larger beams find outputs of even higher model probability
+# only rarely, so the curve is flat beyond a few beams while the time keeps growing roughly in
+# proportion to $k$. The search is not the bottleneck; the model is.
+# </details>
+#
 # 3. **Scheduled sampling from scratch.** Train a new model for 300 steps with scheduled sampling
 #    from the start, $p$ rising linearly from 0 to 0.5, and compare it with 300 steps of teacher
 #    forcing, in exact match and in recovery after a forced wrong digit.
+#
+# <details><summary>Hint</summary>
+#
+# `fine_tune(Seq2SeqTransformer(src_vocab, tgt_vocab, **CONFIG), 0.5, "model", steps=300, lr=3e-3,
+# ramp=True)` is almost it (add a warm-up); compare with `snapshots[300]`.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Early in training the model's predictions are often wrong, so scheduled sampling now does
+# feed it wrong prefixes: expect better recovery after a forced wrong digit than the
+# teacher-forced model at the same step, and an exact match that is similar or somewhat lower
+# (the training signal is noisier, and with $p = 0.5$ half of the inputs are the model's guesses).
+# That is the trade-off Bengio et al. report: the schedule starts at $p = 0$ so that the model
+# first learns from gold prefixes.
+# </details>
+#
 # 4. **Nucleus sampling.** Implement top-p sampling in `sample` and compare the repetition rate and
 #    the log-probability of 20 texts from the language model for $p \in \{0.5, 0.9, 1.0\}$.
+#
+# <details><summary>Hint</summary>
+#
+# Sort the probabilities in decreasing order, take the cumulative sum, and mask every token whose
+# cumulative sum *before* it is already $\ge p$; always keep the first.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# ```python
+# probs, order = z.softmax(-1).sort(dim=-1, descending=True)
+# drop = probs.cumsum(-1) - probs >= top_p                     # mass before this token already >= p
+# z = z.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+# ```
+# $p = 1$ is plain sampling (about the statistics of real text, section 6); as $p$ falls the texts
+# become more probable under the model and more repetitive, approaching greedy decoding at small
+# $p$. A value around 0.9 cuts the unlikely tail and keeps most of the diversity.
+# </details>
+#
 # 5. **Guided attention.** Train the date model on the ISO-to-ISO part of the data only (sources
 #    in ISO form) with the guided-attention loss of section 4 added to the cross-entropy (use a
 #    hook to get the weights with gradients). Does it learn faster? What happens on the full task?
+#
+# <details><summary>Hint</summary>
+#
+# In the hook, call `module.forward(..., need_weights=True)` *without* `detach()` and store the
+# weights; add `lam * (A * guided_attention_weights(*A.shape[-2:])).mean()` to the loss.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# On ISO-to-ISO pairs the alignment is the diagonal, the prior is true, and the extra loss helps
+# the cross-attention find it sooner: expect the loss to drop earlier. On the full task most
+# sources must be reordered (the year comes last), so the prior fights the alignment the task
+# needs: with a large weight the model learns more slowly or settles on worse exact match; section
+# 4 measured that our trained model's attention on a reordered input already costs about twice
+# the guided-attention loss of an ISO input.
+# </details>
+#
 # 6. **Metrics.** Find two validation outputs where the one with the lower cross-entropy is wrong
 #    and the one with the higher cross-entropy is right. What does that say about using the loss
 #    for model selection?
+#
+# <details><summary>Hint</summary>
+#
+# Compute the per-sequence cross-entropy with `F.cross_entropy(..., reduction="none")` summed over
+# the real positions, and the greedy prediction of each validation pair, with `snapshots[300]`
+# (the final model makes too few mistakes).
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Such pairs exist: a sequence whose tokens are all fairly likely but one digit is wrong under
+# greedy decoding (the correct digit had, say, 0.45 and the wrong one 0.5) costs little
+# cross-entropy, while a correct sequence can have one unsure position that costs more. Loss and
+# exact match rank *models* similarly on average (section 7), but not individual outputs, so select
+# models on the metric you will report, measured on validation data.
+# </details>

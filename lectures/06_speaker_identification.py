@@ -28,8 +28,16 @@
 # All speech here is synthetic (`coursekit.speakers` renders voices with a source-filter
 # synthesiser and sends them through random channels), so the lecture runs offline.
 #
-# **Notation.** Batch-first tensors: $B$ batch, $T$ frames, $d$ model size, $C$ number of
-# speakers. $x_t \in \mathbb{R}^{40}$ is the log-mel frame at time $t$. Shapes are comments on the
+# English–中文 glossary: [glossary.md](glossary.md). The original course: Hung-yi Lee, ML 2021,
+# "Self-attention (上)/(下)" (speech as a vector sequence, truncated self-attention), and ML 2022
+# HW4, speaker classification (Conformer, self-attention pooling, additive margin softmax)
+# ([ML 2021](https://speech.ee.ntu.edu.tw/~hylee/ml/2021-spring.php),
+# [ML 2022](https://speech.ee.ntu.edu.tw/~hylee/ml/2022-spring.php)).
+#
+# **Notation** (the course's symbol table, [notation.md](notation.md)). Batch-first tensors: $B$
+# batch, $T$ frames, $d$ model size, $C$ number of speakers (the classes; not the co-occurrence
+# matrix $\mathbf{C}$ of lecture 1). Attention pooling has one score $s_t$ and one weight $a_t$
+# per frame (a row of $\mathbf{S}$ and $\mathbf{A}$ with a single query). $x_t \in \mathbb{R}^{40}$ is the log-mel frame at time $t$. Shapes are comments on the
 # line that creates a tensor. Every boolean mask means **True = real frame** (padding is False).
 
 # %%
@@ -139,10 +147,12 @@ def speech_frames(mel):
     return mel[energy >= energy.median()]                     # (T', 40)
 
 
+speaker_means = []                                            # per speaker: (5, 40) utterance mean spectra
 fig, ax = plt.subplots(figsize=(9, 3.6))
 for i, (spk, colour) in enumerate(zip(speakers, ["tab:blue", "tab:red"])):
     means = torch.stack([speech_frames(log_mel_spectrogram(synthesize_utterance(spk, _rng(SEED, 1, i, u)))).mean(0)
                          for u in range(5)])                  # (5, 40) one mean spectrum per utterance
+    speaker_means.append(means)
     for u, mean in enumerate(means):
         ax.plot(band_centres_hz, mean.numpy(), color=colour, lw=1, alpha=0.5,
                 label=f"{spk.name}: 5 utterances" if u == 0 else None)
@@ -166,7 +176,7 @@ plt.show()
 # Homework 4 (after NTU ML2022 HW4) gives a set of utterances of **known speakers**; the test
 # utterances are other recordings of the same speakers, and the model must name the speaker:
 # a $C$-way classification of a variable-length sequence. The kit writes the data in the
-# course's format; a small version (8 speakers, 20 utterances each) takes a few seconds:
+# course's format; here a small version (8 speakers, 20 utterances each):
 
 # %%
 tmp = tempfile.TemporaryDirectory(prefix="lecture6-")        # removed at the end of the lecture
@@ -193,7 +203,8 @@ x0 = torch.load(data_dir / metadata["speakers"][first][0]["feature_path"])
 print("one uttr-*.pt file:", x0.dtype, tuple(x0.shape), f"values in [{x0.min():.2f}, {x0.max():.2f}]")
 
 # %% [markdown]
-# Utterances have different lengths: 1.5 to 5 seconds here, 148 to 500 frames.
+# Utterances have different lengths, here from about 1.5 to 5 seconds: 148 to 497 frames (a
+# 5-second utterance, 80 000 samples, would have $1 + \lfloor (80000 - 400) / 160 \rfloor = 498$).
 
 # %%
 lengths = [u["mel_len"] for utts in metadata["speakers"].values() for u in utts]
@@ -284,6 +295,7 @@ with torch.no_grad():
     alone = model(mels_b[:1, :n0])                            # (1, C) the utterance on its own
     print("padded + mask vs alone:   max |diff| =", (model(mels_b, mask_b)[0] - alone[0]).abs().max().item())
     print("padded, no mask vs alone: max |diff| =", (model(mels_b)[0] - alone[0]).abs().max().item())
+    mask_effect = ((model(mels_b, mask_b)[0] - alone[0]).abs().max().item(), (model(mels_b)[0] - alone[0]).abs().max().item())
 
 # %% [markdown]
 # **The sample model ignores the order of the frames.** It has no positional encoding,
@@ -296,12 +308,14 @@ with torch.no_grad():
     perm = torch.randperm(n0)
     print("logits, original order: ", model(x)[0, :4].numpy().round(4))
     print("logits, frames shuffled:", model(x[:, perm])[0, :4].numpy().round(4))
+    shuffle_change = (model(x) - model(x[:, perm])).abs().max().item()
 
 # %% [markdown]
 # For the sample model an utterance is a **bag of frames**. Much of a voice is in single
 # frames (the spectral envelope), which is why it works at all; but how formants glide from
 # one sound to the next, how pitch moves, what comes before and after a pause, is in short runs
-# of neighbouring frames, and this model cannot see it. The homework's ladder (README), measured
+# of neighbouring frames, and this model cannot see it. The homework's ladder (README,
+# `benchmarks/speaker_ladder.py`), measured
 # on the default dataset of 100 speakers with the same 2500-step recipe for every model: the
 # sample model reaches 58.5 % test accuracy, a tuned two-layer Transformer 69.2 %, a 2-block
 # Conformer ($d = 80$) with mean pooling 74.7 %, and the same Conformer with self-attention
@@ -363,7 +377,7 @@ plt.show()
 # dependence is exactly zero outside the band $|t - s| \le 7$. Speech has structure at both
 # scales: local (the shape of a formant transition, a burst, a pitch glide: tens of
 # milliseconds) and global (the same voice over the whole utterance, the channel). The
-# **Conformer** (Gulati et al., 2020) puts both into one block, and depthwise filters are
+# **Conformer** (Gulati et al., 2020, [arXiv:2005.08100](https://arxiv.org/abs/2005.08100)) puts both into one block, and depthwise filters are
 # cheap: $k \cdot d$ weights instead of $k \cdot d^2$ for a full convolution.
 
 # %%
@@ -382,6 +396,7 @@ with torch.no_grad():
 #
 # A Conformer block is a Transformer block with two changes: the feed-forward layer is split
 # into two **half steps** around the other modules (the "Macaron" layout of Lu et al., 2019,
+# [arXiv:1906.02762](https://arxiv.org/abs/1906.02762),
 # inspired by splitting schemes for ODEs), and a **convolution module** follows the
 # attention. With $x$ of shape $(B, T, d)$:
 #
@@ -422,6 +437,45 @@ print("F.glu:", tuple(u.shape), "->", tuple(g.shape), "| equals a * sigmoid(b):"
       torch.allclose(g, u[:, :4] * torch.sigmoid(u[:, 4:])))
 
 # %% [markdown]
+# **Why batch normalisation here, when lecture 4 preferred layer normalisation?** The Conformer
+# paper puts batch normalisation (`BatchNorm1d`) right after the depthwise convolution, as
+# convolutional networks do:
+# for each **channel** it normalises over all the values that channel takes in the batch, all
+# $B$ utterances and all $T$ frames, and at test time it uses running averages of those
+# statistics. For a convolution's output that is natural: one filter per channel, applied at every
+# frame, so each channel gets one scale and one shift. The price is the one lecture 4 named: in
+# training mode the statistics mix the utterances of a batch, and **padded frames count** as
+# frames. A padded batch shifts the mean and variance of every channel, so an utterance's output
+# depends on how much padding its batch-mates carry. Homework 4 avoids this by training on
+# fixed-length 128-frame crops (no padding) and predicting in eval mode, where the running
+# statistics make every utterance independent of its batch. (A padding-aware alternative is to
+# compute the statistics over the real frames only, or to use LayerNorm there.) A check with one
+# channel-normalising layer:
+
+# %%
+bn = nn.BatchNorm1d(4)                                        # statistics per channel over (B, T)
+torch.manual_seed(0)
+utt = torch.randn(1, 4, 50)                                   # (B=1, d, T) the utterance we look at
+other = torch.randn(1, 4, 30)                                 # a shorter batch-mate
+
+
+def batch_with_padding(extra):
+    """The two utterances zero-padded to 50 + extra frames: (B=2, d, T)."""
+    return torch.cat([F.pad(utt, (0, extra)), F.pad(other, (0, 20 + extra))])
+
+
+bn_change = {}                                                # mode: max change of the utterance's output
+for mode in ["train", "eval"]:
+    bn.train(mode == "train")
+    with torch.no_grad():
+        less, more = bn(batch_with_padding(0))[0, :, :50], bn(batch_with_padding(100))[0, :, :50]
+    bn_change[mode] = (less - more).abs().max().item()
+    print(f"{mode:5} mode: 100 more padded frames in the batch change the utterance's output by up to {bn_change[mode]:.3f}")
+
+# %% [markdown]
+# In training mode the utterance's output moves when only the padding of the batch changes; in
+# eval mode it does not move at all.
+#
 # Putting these pieces together into `ConformerFeedForward`, `ConformerConvModule` and
 # `ConformerBlock` (with the padding mask passed to the attention) is Parts 1-3 of homework 4.
 # Two details to watch there: `nn.Conv1d` wants $(B, \text{channels}, T)$, so transpose in and
@@ -431,10 +485,12 @@ print("F.glu:", tuple(u.shape), "->", tuple(g.shape), "| equals a * sigmoid(b):"
 #
 # Mean pooling gives every real frame the same weight $1/T$, so silence, pauses and noise
 # count as much as the voice. A recording with a long silence at the start has a different
-# mean than the same words spoken without it. **Self-attention pooling** (Okabe et al., 2018;
-# Safari et al., 2020) learns a score per frame and averages with softmax weights:
+# mean than the same words spoken without it. **Self-attention pooling** (Okabe et al., 2018, "Attentive statistics pooling",
+# [arXiv:1803.10963](https://arxiv.org/abs/1803.10963); Safari et al., 2020,
+# [arXiv:2008.01077](https://arxiv.org/abs/2008.01077)) learns a score per
+# frame and averages with softmax weights:
 #
-# $$e_t = w^\top h_t + b, \qquad \alpha_t = \frac{\exp e_t}{\sum_{s \text{ real}} \exp e_s}, \qquad z = \sum_t \alpha_t h_t .$$
+# $$s_t = w^\top h_t + b, \qquad a_t = \frac{\exp s_t}{\sum_{t' \text{ real}} \exp s_{t'}}, \qquad z = \sum_t a_t h_t .$$
 #
 # As a function of the scores, with padding masked out (weight exactly 0), it is three lines:
 
@@ -499,7 +555,7 @@ def toy_batch(split, fraction, gen, n_speech=100):
     return x, lengths_to_mask(lens, x.shape[1])               # (B, T, 40), (B, T)
 
 # %% [markdown]
-# First a hand-made score: $e_t = \beta\,\bar x_t$ with $\bar x_t$ the frame's mean
+# First a hand-made score: $s_t = \beta\,\bar x_t$ with $\bar x_t$ the frame's mean
 # (standardised) log energy and $\beta = 4$, so louder frames dominate the average. How far
 # does each pooled vector move away from the pooled vector of the speech alone ($f = 0$) as
 # non-speech frames are added?
@@ -520,15 +576,15 @@ for name, values in drift.items():
 
 # %% [markdown]
 # Mean pooling moves steadily towards the average of the non-speech frames. The
-# energy-weighted average moves about a third as far and stops growing beyond 40 %: the
-# softmax gives the quiet frames little weight. It still moves, because "quiet" is relative:
+# energy-weighted average moves less far at every fraction (at 80 % non-speech about a third as
+# far) and stops growing beyond 40 %: the softmax gives the quiet frames little weight. It still moves, because "quiet" is relative:
 # the non-speech frames of a noisy recording can be as loud as the speech of a quiet one.
 #
 # ### 5.2 Learning the score
 #
 # A model does not get told which frames are speech. We train two linear speaker classifiers
 # on the 8 speakers, on toy utterances with a random non-speech fraction in $[0, 0.8]$: one on
-# mean-pooled frames, one with a learned score $e_t = w^\top x_t + b$ (41 extra parameters),
+# mean-pooled frames, one with a learned score $s_t = w^\top x_t + b$ (41 extra parameters),
 # trained end to end through the softmax. Then we test both on the held-out test utterances at
 # each fraction.
 
@@ -590,7 +646,7 @@ plt.show()
 # falls towards chance, while attention pooling keeps its accuracy.
 #
 # Where does the learned score put its weight? On a whole test utterance (not a toy one), the
-# weights $\alpha_t$ under the spectrogram:
+# weights $a_t$ under the spectrogram:
 
 # %%
 pool, _ = poolers["learned attention pooling"]
@@ -600,13 +656,15 @@ with torch.no_grad():
 energy = m.mean(1)                                            # (T,)
 speech = energy > (energy.quantile(0.1) + energy.quantile(0.9)) / 2   # (T,) the same rule as split_speech
 r = np.corrcoef(energy.numpy(), np.log(alpha[0].numpy()))[0, 1]
+pool_stats = dict(speech_share=speech.float().mean().item(), speech_weight=alpha[0][speech].sum().item(),
+                  effective=(1 / alpha[0].square().sum()).item(), frames=len(m), corr=float(r))
 print(f"{speech.float().mean():.0%} of the frames are speech and get {alpha[0][speech].sum():.0%} of the weight; "
       f"effective number of frames 1 / sum(alpha^2) = {1 / alpha[0].square().sum():.0f} of {len(m)}")
 print(f"correlation between the learned score and frame energy: {r:.2f}")
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 4.5), sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
 ax1.imshow(test_mels[0].T.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-6, vmax=6)
 ax1.set(ylabel="mel band", title="A test utterance and the weights of the learned attention pooling")
-ax2.plot(alpha[0].numpy(), color="tab:green", label=r"learned $\alpha_t$")
+ax2.plot(alpha[0].numpy(), color="tab:green", label=r"learned $a_t$")
 ax2.axhline(1 / len(m), color="gray", ls="--", label="mean pooling: 1/T")
 ax2.set(xlabel="frame", ylabel="weight", xlim=(0, len(m) - 1))
 ax2.legend(loc="upper right")
@@ -614,8 +672,9 @@ plt.show()
 
 # %% [markdown]
 # The learned weights are near zero in the silence at both ends and in the pauses: the pooling
-# found the speech by itself, from the speaker labels alone. It is also *selective* within the
-# speech: most of the weight goes to a few stretches, the frames this linear classifier finds
+# found the speech by itself, from the speaker labels alone (the speech frames, fewer than half
+# of all, get most of the weight). It is also *selective* within the speech: most of the weight
+# goes to a few stretches (an effective number of frames below a third of them), the frames this linear classifier finds
 # most useful, so the score is related to energy but is not the same thing. (A pooling that
 # relies on a handful of frames can be fragile; attentive statistics pooling adds the weighted
 # standard deviation, and multi-head pooling uses several scores.) In the homework's model the
@@ -629,7 +688,7 @@ plt.show()
 # *embedding* $z$ we want more: utterances of one speaker close together, different speakers
 # far apart, with room to spare, so that a new recording of the same person (other words,
 # other microphone) still lands on the right side. **Additive-margin softmax** (AM-softmax,
-# Wang et al., 2018) classifies by the **angle** and demands a margin $m$:
+# Wang et al., 2018, [arXiv:1801.05599](https://arxiv.org/abs/1801.05599)) classifies by the **angle** and demands a margin $m$:
 #
 # $$\ell_c = s\,(\cos\theta_c - m\,[c = y]), \qquad \cos\theta_c = \frac{w_c^\top z}{\lVert w_c \rVert\, \lVert z \rVert}.$$
 #
@@ -825,14 +884,17 @@ for name, rows in table.items():
     print(f"mean {name:11} {a[0]:9.1%} {a[1]:9.1%} {a[2]:14.1f} / {a[3]:4.1f} deg {a[4]:13.0%}")
 
 # %% [markdown]
-# With every seed the AM-softmax embeddings are tighter in angle, on the training crops where
-# the loss acts (a median of about 5° from their class direction against about 14°, averaged
-# over the seeds) and also on the test utterances (about 18° against 28°), and more test
-# utterances clear the margin. **Test accuracy does not follow**: averaged over the seeds it is
-# about the same for both heads, and which one wins changes with the seed. With 36 test
-# utterances one utterance is 2.8 points, and new utterances (whole ones, while training saw crops, with other words and
-# noise) scatter several times more widely than the training crops, so a tighter training
-# cluster does not by itself put more of them on the right side. This toy shows the geometry,
+# With every seed the AM-softmax embeddings of the training crops, where the loss acts, are
+# tighter in angle: a median of about 5° from their class direction against about 14°, averaged
+# over the seeds. On the test utterances the gain is smaller and not there with every seed:
+# averaged over the seeds about 19° against 28°, and about half of the test utterances clear the
+# margin against about 40 % with softmax, but with seed 0 the median test angles are equal and
+# softmax puts more test utterances past the margin. **Test accuracy does not follow**: averaged
+# over the seeds it is about the same for both heads, and which one wins changes with the seed.
+# With 36 test utterances one utterance is 2.8 points, and new utterances (whole ones, while
+# training saw crops, with other words and noise) scatter two to four times more widely in angle
+# than the training crops, so a tighter training cluster does not by itself put more of them on
+# the right side. This toy shows the geometry,
 # not which head is more accurate. The gains reported for AM-softmax are on real speaker and
 # face data with many classes and high-dimensional embeddings, and mostly in *verification*
 # (comparing embeddings of people never seen in training), where compact, well-separated
@@ -871,23 +933,170 @@ print(f"lecture ran in {time.perf_counter() - LECTURE_START:.0f} s")
 #   margin: tighter angular clusters of each speaker, most visible on the training data; the
 #   toy's test accuracy does not separate the two heads.
 #
+# ## 摘要
+#
+# **繁體中文**
+#
+# * 語音以**對數梅爾頻譜（log-mel）的音框序列**輸入模型：每 10 ms 取一個 25 ms 的窗（每秒 100 個音框），
+#   40 個梅爾頻帶，取自然對數並以 $\ln 10^{-5}$ 為下限。一段語句就是一個 $(T, 40)$ 的矩陣，$T$ 約為數百。
+# * 作業 4 的資料：`mapping.json`、`metadata.json`（有標籤的語句）、`testdata.json`（無標籤），每段語句一個
+#   `uttr-*.pt` 張量。訓練時隨機裁切 128 個音框；驗證與預測時用完整語句，以 -20 填充並附上遮罩（True = 真實音框）。
+# * **範例模型**（線性 prenet、一層 Transformer 編碼器、平均池化、Softmax）把語句當成**一袋音框**：打亂音框順序，
+#   輸出不變。
+# * **自注意力是全域的，卷積是局部的。** Conformer 的 block 為
+#   $x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$x \mathrel{+}= \mathrm{MHSA}(\mathrm{LN}(x))$；
+#   $x \mathrel{+}= \mathrm{Conv}(x)$；$x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$y = \mathrm{LN}(x)$；
+#   卷積模組為逐點卷積、GLU、深度卷積（$k$ 個音框）、批次標準化（Batch Norm）、Swish、逐點卷積。
+#   批次標準化在訓練時會把同一批次的語句（包括填充的音框）混在一起計算統計量，所以作業用固定長度的裁切訓練。
+# * **自注意力池化（Self-attention Pooling）** $z = \sum_t \mathrm{softmax}_t(w^\top h_t + b)\, h_t$ 學會忽略靜音與雜訊；
+#   平均池化則隨著非語音比例增加而被拉向它們。
+# * **加性間隔 Softmax（AM-Softmax）** $\ell_c = s(\cos\theta_c - m[c = y])$ 依角度分類並要求一個間隔（margin）：
+#   每位語者的角度更集中，在訓練資料上最明顯；這個玩具例子的測試準確率分不出兩者的高下。
+#
+# **简体中文**
+#
+# * 语音以**对数梅尔频谱（log-mel）的帧序列**输入模型：每 10 ms 取一个 25 ms 的窗（每秒 100 帧），
+#   40 个梅尔频带，取自然对数并以 $\ln 10^{-5}$ 为下限。一段语句就是一个 $(T, 40)$ 的矩阵，$T$ 约为数百。
+# * 作业 4 的数据：`mapping.json`、`metadata.json`（有标签的语句）、`testdata.json`（无标签），每段语句一个
+#   `uttr-*.pt` 张量。训练时随机裁剪 128 帧；验证与预测时用完整语句，以 -20 填充并附上掩码（True = 真实帧）。
+# * **示例模型**（线性 prenet、一层 Transformer 编码器、平均池化、Softmax）把语句当成**一袋帧**：打乱帧的顺序，
+#   输出不变。
+# * **自注意力是全局的，卷积是局部的。** Conformer 的 block 为
+#   $x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$x \mathrel{+}= \mathrm{MHSA}(\mathrm{LN}(x))$；
+#   $x \mathrel{+}= \mathrm{Conv}(x)$；$x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$y = \mathrm{LN}(x)$；
+#   卷积模块为逐点卷积、GLU、深度卷积（$k$ 帧）、批次标准化（Batch Norm）、Swish、逐点卷积。
+#   批次标准化在训练时会把同一批次的语句（包括填充的帧）混在一起计算统计量，所以作业用固定长度的裁剪训练。
+# * **自注意力池化（Self-attention Pooling）** $z = \sum_t \mathrm{softmax}_t(w^\top h_t + b)\, h_t$ 学会忽略静音与噪声；
+#   平均池化则随着非语音比例增加而被拉向它们。
+# * **加性间隔 Softmax（AM-Softmax）** $\ell_c = s(\cos\theta_c - m[c = y])$ 按角度分类并要求一个间隔（margin）：
+#   每位说话人的角度更集中，在训练数据上最明显；这个玩具例子的测试准确率分不出两者的高下。
+#
 # ## Exercises
+#
+# Each exercise has a hint and a worked answer; click to open them, after you have tried.
 #
 # 1. **Frames.** Compute the log-mel features of one utterance with a 50 ms window (800
 #    samples) and the same hop, using `torch.stft` or the code in `coursekit.speakers`. What
 #    happens to the formant ridges and to the pitch harmonics in the lowest bands?
+#
+# <details><summary>Hint</summary>
+#
+# `torch.stft(wave, n_fft=1024, hop_length=160, win_length=800, window=torch.hann_window(800),
+# return_complex=True).abs() ** 2` gives the power spectrum; apply the same 40 mel filters (build
+# them for 513 bins) and the log with the floor.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# A longer window gives finer **frequency** resolution and coarser **time** resolution: the
+# harmonics of the voice (spaced by F0) are resolved better, so the stripes in the lowest bands
+# become clearer, also for the low voice; but fast changes are smeared over 50 ms, so formant
+# transitions and short consonants blur along time. The number of frames barely changes
+# ($T = 1 + \lfloor (n - 800)/160 \rfloor$, 2-3 frames fewer): it is set by the hop, not the window.
+# </details>
+#
 # 2. **Order.** Show that a depthwise convolution followed by mean pooling is *not* invariant to
 #    shuffling the frames, but is invariant to a circular shift when the padding is circular.
 #    What does that say about what the Conformer's convolution can add to the sample model?
+#
+# <details><summary>Hint</summary>
+#
+# `nn.Conv1d(d, d, 15, padding=7, groups=d, padding_mode="circular")`; compare
+# `conv(x).mean(-1)` for `x`, `x[..., perm]` and `torch.roll(x, 5, dims=-1)`, with and without a
+# `F.silu` between the convolution and the mean.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# A *linear* filter followed by a mean is almost blind to order:
+# $\frac1T\sum_t \sum_j w_j x_{t+j} = \sum_j w_j\, \frac1T\sum_t x_{t+j}$. With circular padding
+# every shifted mean equals the plain mean, so the pooled vector is unchanged by a shift *and* by a
+# shuffle; with zero padding (the default) a shuffle changes it only through the few frames at the
+# edges, so it is not invariant, but barely. Order really matters once a nonlinearity sits between
+# the filter and the mean (`F.silu(conv(x)).mean(-1)`; in the Conformer: GLU, Swish, the layers
+# after): the mean of a nonlinear function of each neighbourhood depends on which frames are
+# neighbours. A circular shift keeps every neighbourhood, so the pooled vector stays the same; a
+# shuffle does not. So the convolution lets the model use *local order* (what follows what within
+# 15 frames) while staying insensitive to *where* in the utterance it happens, which the
+# bag-of-frames sample model cannot do.
+# </details>
+#
 # 3. **Receptive field.** Repeat the dependence plot of section 4 for two stacked depthwise
 #    convolutions with $k = 15$, and for a depthwise convolution followed by an attention layer.
+#
+# <details><summary>Hint</summary>
+#
+# `dependence(lambda x: depthwise(depthwise(x.T[None]))[0].T, x_demo)`; for the second, feed the
+# convolution's output to `attn_layer`.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# Two stacked $k = 15$ convolutions: the band widens to $|t - s| \le 14$ (29 frames); each
+# convolution adds $k - 1$ frames of context. Convolution then attention: the output depends on
+# every frame again (attention is global), but the dependence of frame $t$ is now on
+# *filtered* neighbourhoods, strongest on the band around the diagonal inherited from the
+# convolution and from the residual path.
+# </details>
+#
 # 4. **Pooling.** In section 5.2 replace the linear score by the frame energy times a learned
 #    scalar $\beta$. How much of the learned pooling's advantage does this one-parameter score
-#    recover? Then add standard deviation pooling ($\sqrt{\sum_t \alpha_t h_t^2 - z^2}$,
+#    recover? Then add standard deviation pooling ($\sqrt{\sum_t a_t h_t^2 - z^2}$,
 #    "attentive statistics pooling") and compare.
+#
+# <details><summary>Hint</summary>
+#
+# In `train_pooling_classifier`, use `scores = beta * x.mean(-1)` with `beta` a learned
+# one-element tensor. For statistics pooling, concatenate $z$ and the standard deviation (80
+# numbers) and give the head 80 inputs.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# The energy score recovers much of the robustness to non-speech frames: it is the hand-made
+# score of section 5.1 with a learned $\beta$, and section 5.1 showed that it keeps the pooled
+# vector near the speech-only vector. It cannot be selective *within* the speech (the learned
+# score correlates with energy only partly, section 5.2), so expect it between mean pooling and
+# the learned score. The weighted standard deviation adds information about how the voice
+# varies (pitch and formant movement), which a mean cannot carry; on this data it typically
+# raises the accuracy of the linear classifier further.
+# </details>
+#
 # 5. **Margin.** Train the 2-D AM-softmax model of section 6 with $m \in \{0, 0.1, 0.2, 0.3\}$
 #    and three seeds each. Plot the median training angle and the test accuracy against $m$.
 #    What happens with 8 or 10 speakers in 2-D?
+#
+# <details><summary>Hint</summary>
+#
+# `train_embedding(lambda z, W, labels=None: am_logits(z, W, labels, m=margin), seed=seed)`, and
+# `angular_report` for the angles and accuracies.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# The median training angle shrinks as $m$ grows (the margin pulls each class towards its
+# direction); the test accuracy varies with the seed at least as much as with $m$, as in section 6.
+# With $C$ evenly spaced classes in 2-D the classes are $\Delta = 360°/C$ apart and the margin
+# zone is $\pm\arcsin\big(m / (2\sin(\Delta/2))\big)$: for 10 classes ($\Delta = 36°$) and
+# $m = 0.3$ that is $\pm 29°$ around each boundary, wider than the $\pm 18°$ half-sector of a class:
+# no point can satisfy the margin, and training pushes against an impossible target.
+# A margin only makes sense when the embedding has room, which is why real systems use 128 or
+# more dimensions.
+# </details>
+#
 # 6. **Homework 4.** Implement `ConformerFeedForward`, `ConformerConvModule`, `ConformerBlock`,
 #    `SelfAttentionPooling` and `AMSoftmax` in `hw4_speaker_id.ipynb`, then train the ladder of
 #    models on the full dataset and see what each part buys.
+#
+# <details><summary>Hint</summary>
+#
+# Sections 4.1, 4.2, 5 and 6 give the equations; the notebook's checks compare each module with
+# them one at a time, so fix the first failing check first.
+# </details>
+#
+# <details><summary>Answer</summary>
+#
+# The homework's own solution notebook is the worked answer. What each part buys is measured in
+# the README's ladder: the sample model 58.5 %, a tuned Transformer 69.2 %, the Conformer 74.7 %,
+# and the Conformer with self-attention pooling and AM-softmax 85.7 % test accuracy.
+# </details>
