@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -281,6 +282,17 @@ def grading_source(source: str, withhold: bool = True) -> str:
       input transformer, a frame inspector) can hand one over as the student's own.
 
     Source that does not parse is returned as it is (the kernel reports the error)."""
+    # CPython 3.11's AST constructor keeps one recursion counter per interpreter: two threads
+    # parsing at once (the grader's slots, the self-check in a thread pool) can fail with
+    # "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905).
+    with _AST_LOCK:
+        return _grading_source(source, withhold)
+
+
+_AST_LOCK = threading.Lock()
+
+
+def _grading_source(source: str, withhold: bool) -> str:
     import ast
 
     if withhold:

@@ -378,9 +378,10 @@ def default_answers(assignment: str) -> Path | None:
     return None
 
 
-def _slots(jobs: int, policy: sandbox.SandboxPolicy, env: dict, scratch: Path) -> list[Slot]:
+def _slots(jobs: int, policy: sandbox.SandboxPolicy, env: dict, scratch: Path, slots: list) -> list[Slot]:
+    """Start one executor per slot, appended to ``slots`` as each starts (so that a signal
+    during start-up still finds and stops those already running)."""
     specs = scratch / "kernels"
-    slots = []
     for i, cpus in enumerate(cpu_slots(jobs)):
         p = dataclasses.replace(policy, cpus=list(cpus) if cpus else None,
                                 uid=sandbox.KERNEL_UID_BASE + i if policy.mode == "bwrap-root" else None)
@@ -421,17 +422,11 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         scratch = Path(tmp)
         (scratch / "runtime").mkdir()
         env = grading_env(jobs, scratch)
-        slots = _slots(max(1, jobs), policy, env, scratch)
         pool_slots: queue.Queue = queue.Queue()
-        for s in slots:
-            pool_slots.put(s)
         run = Run(root, scratch, out, timeout, cell_timeout, env, pool_slots,
                   FileGuard(root) if not policy.isolated else None)
-        run.offline_mathjax = feedback.install_mathjax(out)
-        if write_gradebook:
-            from . import gradebook
-            url = gradebook_url or gradebook.course_db_url(root)
-            run.autograded = gradebook.autograded_dir(root, url, bool(gradebook_url or os.environ.get("AUTOGRADER_GRADEBOOK")))
+        # From here on Ctrl-C / SIGTERM stop the run cleanly (exit 130, every worker stopped),
+        # also while the workers start.
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def interrupted(signum, frame):
@@ -439,7 +434,16 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
             raise Interrupted(f"stopped by signal {signum}")
         for sig in previous:
             signal.signal(sig, interrupted)
+        slots: list = []
         try:
+            _slots(max(1, jobs), policy, env, scratch, slots)
+            for s in slots:
+                pool_slots.put(s)
+            run.offline_mathjax = feedback.install_mathjax(out)
+            if write_gradebook:
+                from . import gradebook
+                url = gradebook_url or gradebook.course_db_url(root)
+                run.autograded = gradebook.autograded_dir(root, url, bool(gradebook_url or os.environ.get("AUTOGRADER_GRADEBOOK")))
             # The comparisons import torch (~1.5 s): do it while the first kernels start.
             threading.Thread(target=__import__, args=("autograder.checks",), daemon=True).start()
             keys = {}
@@ -527,7 +531,7 @@ class _OneSlot:
         scratch = Path(self.tmp.name)
         (scratch / "runtime").mkdir()
         env = grading_env(1, scratch)
-        self.slot = _slots(1, sandbox.policy_for(DEFAULT_MEMORY_MB, isolate), env, scratch)[0]
+        self.slot = _slots(1, sandbox.policy_for(DEFAULT_MEMORY_MB, isolate), env, scratch, [])[0]
         q: queue.Queue = queue.Queue()
         q.put(self.slot)
         self.run = Run(root, scratch, scratch / "out", 1200, CELL_TIMEOUT_S * 2, env, q)

@@ -176,6 +176,14 @@ def test_a_kernel_sees_only_its_allowlist(tmp_path):
         assert not any(k.startswith(("AUTOGRADER_SANDBOX", "JPY_", "SUDO", "SSH")) for k in out["env"]), out["env"]
 
 
+def _cmdline(p) -> list[str]:
+    import psutil
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
 @pytest.mark.skipif(not SANDBOXED, reason="no sandbox here (needs Linux and bubblewrap)")
 def test_sigterm_stops_every_executor_and_kernel(tmp_path):
     """Ctrl-C or SIGTERM on `grade`: exit 130, and no process of the run is left."""
@@ -191,26 +199,30 @@ def test_sigterm_stops_every_executor_and_kernel(tmp_path):
         path.parent.mkdir(parents=True)
         nbformat.write(nb, str(path))
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    before = {p.pid for p in psutil.process_iter()}
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "sub"), "--out",
                              str(tmp_path / "out"), "--jobs", "2", "--quiet", "--cell-timeout", "120"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    kernels = []
+    kernels, family = [], {}
     while time.time() < deadline and len(kernels) < 2:   # wait until both kernels are looping
         time.sleep(1)
-        kernels = [p for p in psutil.process_iter(["cmdline"])
-                   if p.pid not in before and "ipykernel_launcher" in " ".join(p.info["cmdline"] or [])]
+        try:        # the run's own processes, not those of other jobs on the machine
+            for p in psutil.Process(proc.pid).children(recursive=True):
+                family.setdefault(p.pid, p)
+        except psutil.NoSuchProcess:
+            break
+        kernels = [p for p in family.values() if p.is_running() and "ipykernel_launcher" in " ".join(_cmdline(p))]
     assert len(kernels) >= 2
     time.sleep(3)
+    for p in psutil.Process(proc.pid).children(recursive=True):
+        family.setdefault(p.pid, p)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     time.sleep(1)
-    left = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before and p.pid != os.getpid()
-            and any(s in " ".join(p.info["cmdline"] or []) for s in ("ipykernel", "autograder", "bwrap"))]
-    assert not left, [p.info["cmdline"] for p in left]
+    left = [p for p in family.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, [_cmdline(p) for p in left]
     assert not (tmp_path / "out" / "grades.csv").exists()
 
 
