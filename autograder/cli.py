@@ -36,13 +36,14 @@ def cmd_build(args) -> int:
 def cmd_grade(args) -> int:
     from .grade import GradingError, Interrupted, grade, gradebook_table
     from .outputs import OutputError
+    from .sandbox import SandboxBroken
     try:
         results = grade(course_root(), Path(args.submitted), Path(args.out), args.assignment, args.jobs,
                         args.timeout, args.cell_timeout, progress=not args.quiet,
                         answers=Path(args.answers) if args.answers else None,
                         memory_mb=args.memory_limit or None, isolate=not args.no_sandbox,
                         gradebook_url=args.gradebook, write_gradebook=not args.no_gradebook)
-    except (GradingError, OutputError) as exc:
+    except (GradingError, OutputError, SandboxBroken) as exc:
         if getattr(exc, "results", None):
             print(gradebook_table(exc.results))
         print(f"error: {exc}", file=sys.stderr)

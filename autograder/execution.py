@@ -69,6 +69,7 @@ class ResilientCells:
 
     test_cells: set = frozenset()
     _kernel_factory = None
+    _reap = None          # called once a dead or stopped kernel is gone: ends what it left behind
 
     def _resilience(self):
         if "_bad_cells" not in self.__dict__:
@@ -91,6 +92,10 @@ class ResilientCells:
             await self._async_cleanup_kernel()
         except Exception:   # the old kernel is gone already
             self.km, self.kc = None, None
+        if self._reap is not None:
+            # Processes the kernel forked outlive it (a fork bomb's sleepers hold the sandbox
+            # user's process limit, and the new kernel could not start): end them first.
+            self._reap()
         self.create_kernel_manager()
         await self.async_start_new_kernel(**getattr(self, "_kernel_kwargs", {}))
         await self.async_start_new_kernel_client()
@@ -197,11 +202,12 @@ class ResilientCells:
 class GradingClient(ResilientCells, NotebookClient):
     """nbclient's client with :class:`ResilientCells`: the grader's executor and the self-check."""
 
-    def __init__(self, nb, *, test_cells=(), kernel_factory=None, **kwargs):
+    def __init__(self, nb, *, test_cells=(), kernel_factory=None, reap=None, **kwargs):
         kwargs.setdefault("allow_errors", True)
         kwargs.setdefault("store_widget_state", False)
         kwargs.setdefault("interrupt_on_timeout", False)   # a timeout kills the kernel instead
         super().__init__(nb, **kwargs)
         self.test_cells = set(test_cells)
         self._kernel_factory = kernel_factory
+        self._reap = reap
         self._resilience()

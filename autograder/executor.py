@@ -135,7 +135,10 @@ def run_request(request: dict, spec_dir: Path) -> dict:
     env.update(request.get("env", {}))
     env[SANDBOX_ENV] = json.dumps({"policy": request["policy"], "work": str(work),
                                    "assignment": request["assignment"]})
+    # The executor is a subreaper: whatever a dead kernel forked is now its child, and all of
+    # its children are kernels of this request; between two kernels they all go.
     client = GradingClient(nb, test_cells=[int(i) for i in request["tests"]], kernel_factory=kernel_manager,
+                           reap=_kill_children,
                            timeout=int(request["cell_timeout"]), shutdown_kernel="immediate",
                            resources={"metadata": {"path": str(work)}})
     answer = {"id": request["id"], "error": ""}

@@ -378,13 +378,15 @@ def default_answers(assignment: str) -> Path | None:
     return None
 
 
-def _slots(jobs: int, policy: sandbox.SandboxPolicy, env: dict, scratch: Path, slots: list) -> list[Slot]:
+def _slots(jobs: int, policy: sandbox.SandboxPolicy, env: dict, scratch: Path, slots: list,
+           uids: list[int] | None = None) -> list[Slot]:
     """Start one executor per slot, appended to ``slots`` as each starts (so that a signal
-    during start-up still finds and stops those already running)."""
+    during start-up still finds and stops those already running); ``uids``: the kernel uid of
+    each slot (root mode, from a :class:`sandbox.UidLease`)."""
     specs = scratch / "kernels"
     for i, cpus in enumerate(cpu_slots(jobs)):
         p = dataclasses.replace(policy, cpus=list(cpus) if cpus else None,
-                                uid=sandbox.KERNEL_UID_BASE + i if policy.mode == "bwrap-root" else None)
+                                uid=uids[i] if policy.mode == "bwrap-root" else None)
         slots.append(Slot(i, ExecutorProcess(env, scratch / f"executor-{i}.log", specs, cpus), p))
     return slots
 
@@ -435,8 +437,11 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         for sig in previous:
             signal.signal(sig, interrupted)
         slots: list = []
+        lease = None
         try:
-            _slots(max(1, jobs), policy, env, scratch, slots)
+            if policy.mode == "bwrap-root":
+                lease = sandbox.UidLease(max(1, jobs))
+            _slots(max(1, jobs), policy, env, scratch, slots, lease.uids if lease else None)
             for s in slots:
                 pool_slots.put(s)
             run.offline_mathjax = feedback.install_mathjax(out)
@@ -485,6 +490,8 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         finally:
             for s in slots:
                 s.executor.stop()
+            if lease:
+                lease.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     results.sort(key=lambda r: (r.student_id, r.assignment))
@@ -531,7 +538,9 @@ class _OneSlot:
         scratch = Path(self.tmp.name)
         (scratch / "runtime").mkdir()
         env = grading_env(1, scratch)
-        self.slot = _slots(1, sandbox.policy_for(DEFAULT_MEMORY_MB, isolate), env, scratch, [])[0]
+        policy = sandbox.policy_for(DEFAULT_MEMORY_MB, isolate)
+        self.lease = sandbox.UidLease(1) if policy.mode == "bwrap-root" else None
+        self.slot = _slots(1, policy, env, scratch, [], self.lease.uids if self.lease else None)[0]
         q: queue.Queue = queue.Queue()
         q.put(self.slot)
         self.run = Run(root, scratch, scratch / "out", 1200, CELL_TIMEOUT_S * 2, env, q)
@@ -541,6 +550,8 @@ class _OneSlot:
 
     def close(self) -> None:
         self.slot.executor.stop()
+        if self.lease:
+            self.lease.close()
         self.tmp.cleanup()
 
 

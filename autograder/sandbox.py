@@ -17,9 +17,16 @@ With bubblewrap (``bwrap``, Linux) the kernel gets an allowlisted view of the ma
 - writable: fresh, size-limited tmpfs for ``/tmp``, ``/dev/shm`` and ``HOME=/home/student``
   (the notebook runs in ``/home/student/<assignment>``, a copy of the submitted files), made
   anew for every kernel: nothing written there reaches a later kernel;
-- as root, the kernel runs under an unprivileged uid of its own per slot
-  (``60000 + slot``), with no capabilities and ``no_new_privs``; without root, bubblewrap's
-  user namespace does the same job where the system allows unprivileged user namespaces.
+- as root, the kernel runs under an unprivileged uid of its own per slot, leased for the run
+  (:class:`UidLease`: no two runs on the machine share one, and whatever a crashed run left
+  under it is ended first), with no capabilities and ``no_new_privs``; without root,
+  bubblewrap's user namespace does the same job where the system allows unprivileged user
+  namespaces.
+
+Where bubblewrap is installed but a sandboxed kernel cannot start, :func:`detect` raises
+:class:`SandboxBroken` rather than grade unconfined (a student's fork bomb holding a uid's
+process limit must not turn the next run into an unsandboxed one); ``--no-sandbox`` is the
+explicit way to grade without it.
 
 Without bubblewrap (macOS, Windows, a Linux without it) only the resource limits, the private
 HOME/TMPDIR and the separate working folder apply: the kernel then runs as the grader's user.
@@ -40,7 +47,9 @@ ENV = "AUTOGRADER_SANDBOX"
 KERNEL_RUN = "/run/kernel"          # inside the sandbox: the connection file and the sockets
 SUBMISSION_RO = "/run/submission"   # inside the sandbox: the submitted files, read-only
 HOME = "/home/student"
-KERNEL_UID_BASE = 60000             # root mode: slot k's kernels run as uid/gid 60000 + k
+KERNEL_UID_BASE = 60000             # root mode: kernels run as a leased uid/gid in 60000..60999
+KERNEL_UIDS = 1000
+UID_LEASES = Path("/run/autograder-kernel-uids")   # root-only folder of lock files, one per uid
 TMPFS_MB = {"/tmp": 256, "/dev/shm": 64, HOME: 512}
 
 
@@ -224,40 +233,112 @@ def _limits(policy: SandboxPolicy) -> None:
 _DETECTED: str | None = None
 
 
+class SandboxBroken(RuntimeError):
+    """The sandbox should work on this machine but does not now: the grader refuses to run
+    student code without it."""
+
+
+class UidLease:
+    """Unprivileged uids for kernels (root mode), held for as long as this object lives: an
+    exclusive lock per uid in a root-only folder, so two grading runs never share a uid (nor its
+    process limit, nor the right to signal each other's kernels). A uid just leased can have
+    no rightful process: any left by a crashed run is killed first."""
+
+    def __init__(self, count: int):
+        import fcntl
+        self.uids: list[int] = []
+        self._fds: list[int] = []
+        UID_LEASES.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(KERNEL_UID_BASE, KERNEL_UID_BASE + KERNEL_UIDS):
+            if len(self.uids) == count:
+                break
+            fd = os.open(UID_LEASES / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _end_processes_of(uid)
+            self.uids.append(uid)
+            self._fds.append(fd)
+        if len(self.uids) < count:
+            self.close()
+            raise SandboxBroken(f"no free kernel uid in {KERNEL_UID_BASE}..{KERNEL_UID_BASE + KERNEL_UIDS - 1} "
+                                f"(each grading run on this machine holds one per --jobs)")
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds, self.uids = [], []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _end_processes_of(uid: int) -> None:
+    import psutil
+    stale = []
+    for p in psutil.process_iter(["uids"]):
+        try:
+            if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective):
+                p.kill()
+                stale.append(p)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(stale, timeout=5)
+
+
 def detect() -> str:
-    """The best sandbox mode that works on this machine (probed once per process)."""
+    """The best sandbox mode that works on this machine (probed once per process): ``"none"``
+    where bubblewrap is not installed; raises :class:`SandboxBroken` where it is but fails."""
     global _DETECTED
     if _DETECTED is None:
-        _DETECTED = "none"
+        mode = "none"
         if sys.platform.startswith("linux") and shutil.which("bwrap") and \
                 (os.geteuid() != 0 or shutil.which("setpriv")):
             mode = "bwrap-root" if os.geteuid() == 0 else "bwrap-userns"
-            if _probe(mode):
-                _DETECTED = mode
+            why = _probe(mode)
+            if why:
+                raise SandboxBroken(f"bubblewrap is installed but a sandboxed kernel could not start ({why}); "
+                                    "refusing to run student code unconfined. Fix the sandbox, or pass "
+                                    "--no-sandbox to grade without it.")
+        _DETECTED = mode
     return _DETECTED
 
 
-def _probe(mode: str) -> bool:
+def _probe(mode: str) -> str:
     """Run the grader's Python in the sandbox: it must import the course packages, must not be
-    root, must not write the read-only course and must not see a file outside its allowlist."""
+    root, must not write the read-only course and must not see a file outside its allowlist.
+    Returns what went wrong ("" when it works)."""
     with tempfile.TemporaryDirectory(prefix="ag-probe-") as tmp:
         work = Path(tmp)
         for sub in ("run", "files"):
             (work / sub).mkdir()
             (work / sub).chmod(0o777)
         (work / "secret").write_text("x")
-        policy = SandboxPolicy(mode=mode, readonly=readonly_paths(), uid=KERNEL_UID_BASE)
-        test = ("import os, pathlib, autograder.checks, coursekit\n"
-                f"assert os.getuid() != 0 and not os.path.exists({str(work / 'secret')!r})\n"
-                f"assert not os.access({str(Path(autograder_dir()))!r}, os.W_OK)\n"
-                f"pathlib.Path('/tmp/x').write_text('x'); pathlib.Path({KERNEL_RUN!r}, 'ok').write_text('x')\n")
-        cmd = bwrap_command(policy, str(work / "run"), str(work / "files"), "probe", {"PATH": "/usr/bin:/bin"},
-                            [sys.executable, "-c", test])
+        lease = UidLease(1) if mode == "bwrap-root" else None
         try:
-            ok = subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-        return ok and (work / "run" / "ok").exists()
+            policy = SandboxPolicy(mode=mode, readonly=readonly_paths(), uid=lease.uids[0] if lease else None)
+            test = ("import os, pathlib, autograder.checks, coursekit\n"
+                    f"assert os.getuid() != 0 and not os.path.exists({str(work / 'secret')!r})\n"
+                    f"assert not os.access({str(Path(autograder_dir()))!r}, os.W_OK)\n"
+                    f"pathlib.Path('/tmp/x').write_text('x'); pathlib.Path({KERNEL_RUN!r}, 'ok').write_text('x')\n")
+            cmd = bwrap_command(policy, str(work / "run"), str(work / "files"), "probe", {"PATH": "/usr/bin:/bin"},
+                                [sys.executable, "-c", test])
+            try:
+                proc = subprocess.run(cmd, capture_output=True, timeout=60)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"{type(exc).__name__}: {exc}"
+        finally:
+            if lease:
+                lease.close()
+        if proc.returncode != 0:
+            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            return f"exit status {proc.returncode}: {tail[0][:300]}"
+        return "" if (work / "run" / "ok").exists() else "the probe wrote nothing"
 
 
 def autograder_dir() -> str:

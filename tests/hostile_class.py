@@ -411,6 +411,15 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
                                 "    return torch.ones(length, length, dtype=torch.bool).triu()\n")
         _write(submitted, "fork_bomb", HW, nb)
         attack("fork_bomb", "hostile", "forks 2000 processes when called", "target0", sandbox_only=True)
+        # The sleepers outlive the kernel they came from: the next kernel must still start.
+        nb = _with_target(root, "def causal_mask(length):\n    import os, time\n    for _ in range(2000):\n"
+                                "        try:\n            if os.fork() == 0:\n                time.sleep(300)\n"
+                                "                os._exit(0)\n        except OSError:\n            break\n"
+                                "    os._exit(1)\n")
+        _write(submitted, "fork_bomb_then_die", HW, nb)
+        attack("fork_bomb_then_die", "hostile", "fills its process limit with sleepers, then kills its kernel "
+               "(the restarted kernel must start, and later questions keep their points)", "target0",
+               sandbox_only=True)
 
     # --- hidden tests leak --------------------------------------------------------------------
     nb = _with_target(root, code('''
@@ -676,4 +685,10 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
         _write(submitted, f"zz_canary_{i}", HW, _with_target(root, canary))
         attack(f"zz_canary_{i}", "harm", "a correct notebook graded after the attacks; it fails if anything was "
                "left behind for it", "full", never=("POISONED",))
+    if not sandboxed:
+        # Never even written without the sandbox: unconfined, kill(-1) or writing into every
+        # descriptor of every process would hit the machine running the tests.
+        for a in ATTACKS:
+            if a.sandbox_only:
+                shutil.rmtree(submitted / a.sid, ignore_errors=True)
     return [a for a in ATTACKS if sandboxed or not a.sandbox_only]

@@ -155,16 +155,19 @@ def test_a_kernel_sees_only_its_allowlist(tmp_path):
                str(ROOT / ".git")]
     (tmp_path / "other").mkdir()
     runs = []
+    lease = sandbox.UidLease(1) if MODE == "bwrap-root" else None
+    uid = lease.uids[0] if lease else None
     for _ in range(2):                                   # HOME is new for every kernel
-        work = WorkFolder(tmp_path / f"w{len(runs)}").create({"a.txt": b"hi"}, sandbox.KERNEL_UID_BASE
-                                                             if MODE == "bwrap-root" else None)
-        policy = SandboxPolicy(mode=MODE, readonly=readonly_paths(), uid=sandbox.KERNEL_UID_BASE)
+        work = WorkFolder(tmp_path / f"w{len(runs)}").create({"a.txt": b"hi"}, uid)
+        policy = SandboxPolicy(mode=MODE, readonly=readonly_paths(), uid=uid)
         cmd = bwrap_command(policy, str(work.run), str(work.files), "hw", kernel_env(os.environ, HOME, HOME + "/hw"),
                             [sys.executable, "-c", SANDBOX_PROBE, course_pkg, *secrets])
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         work.remove()
         assert proc.returncode == 0, proc.stderr
         runs.append(json.loads(proc.stdout))
+    if lease:
+        lease.close()
     for out in runs:
         assert out["uid"] != 0
         assert len(out["pids"]) <= 3, out["pids"]        # its own /proc: the sandbox's init, sh, python
@@ -235,3 +238,40 @@ def test_grade_without_sandbox_warns(tmp_path):
 @pytest.mark.skipif(os.environ.get("AUTOGRADER_REQUIRE_SANDBOX") != "1", reason="only where the sandbox is required (CI)")
 def test_the_sandbox_is_active_where_it_is_required():
     assert SANDBOXED, "bubblewrap is missing or does not work here: the hostile class ran without the sandbox"
+
+
+@pytest.mark.skipif(MODE != "bwrap-root", reason="kernel uids are leased only when grading as root")
+def test_two_runs_never_share_a_kernel_uid_and_a_leased_uid_starts_empty():
+    """A kernel uid belongs to one run at a time (its process limit, its signals), and what a
+    crashed run left under a uid is ended before the uid is used again."""
+    import psutil
+    with sandbox.UidLease(2) as first, sandbox.UidLease(1) as second:
+        assert len(set(first.uids + second.uids)) == 3
+        leftover = second.uids[0]
+    # a process left under a free uid (a crashed run's sleeper) is killed by the next lease
+    sleeper = subprocess.Popen(["setpriv", f"--reuid={leftover}", f"--regid={leftover}", "--clear-groups",
+                                "sleep", "300"])
+    try:
+        time.sleep(0.5)
+        with sandbox.UidLease(3) as lease:
+            assert leftover in lease.uids
+            sleeper.wait(timeout=10)                    # ended (the lease reaped it: no exit status here)
+            assert not [p for p in psutil.process_iter(["uids"])
+                        if p.info["uids"] and p.info["uids"].real == leftover]
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+
+
+def test_a_sandbox_that_should_work_but_fails_stops_the_run(monkeypatch, tmp_path):
+    """Where bubblewrap is installed, a failing probe is an error, never a silent fallback to
+    unconfined kernels."""
+    monkeypatch.setattr(sandbox, "_DETECTED", None)
+    monkeypatch.setattr(sandbox, "_probe", lambda mode: "exit status 1: fork failed")
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(sandbox.sys, "platform", "linux")
+    with pytest.raises(sandbox.SandboxBroken, match="--no-sandbox"):
+        sandbox.detect()
+    monkeypatch.setattr(sandbox, "_DETECTED", None)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)      # no bubblewrap at all
+    assert sandbox.detect() == "none"
