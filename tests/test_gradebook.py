@@ -77,6 +77,12 @@ def test_written_answers_need_manual_grading_until_an_instructor_grades_them(tmp
     sub, db = tmp_path / "submitted", tmp_path / "gradebook.db"
     for sid in ("ada_complete", "cy_untouched"):
         shutil.copytree(ROOT / "examples" / "submitted" / sid / hw, sub / sid / hw)
+    # a figure for a written answer goes with the graded notebook (formgrader shows it); what only
+    # claims to be an image, and SVG (it can carry script), do not
+    figure = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    (sub / "ada_complete" / hw / "report_3.png").write_bytes(figure)
+    (sub / "ada_complete" / hw / "fake.png").write_text("<script>alert(1)</script>")
+    (sub / "ada_complete" / hw / "plot.svg").write_text("<svg onload='alert(1)'/>")
 
     def grade_it(out):
         proc = run_cli("grade", str(sub), "--out", str(out), "--quiet", "--jobs", "2", "--gradebook", f"sqlite:///{db}")
@@ -90,7 +96,10 @@ def test_written_answers_need_manual_grading_until_an_instructor_grades_them(tmp
     assert float(grades["ada_complete"]["score"]) == points["tests"] > 0
     assert float(grades["ada_complete"]["max_score"]) == points["tests"] + sum(written.values())
     page = (tmp_path / "out1" / "feedback" / "ada_complete" / hw / f"{hw}.html").read_text()
-    assert page.count("needs manual grading") == len(written)
+    assert page.count("<td>needs manual grading</td>") == len(written)      # one row of the scores table each
+    graded = tmp_path / "autograded" / "ada_complete" / hw             # beside the gradebook, for formgrader
+    assert (graded / f"{hw}.ipynb").is_file() and (graded / "report_3.png").read_bytes() == figure
+    assert not (graded / "fake.png").exists() and not (graded / "plot.svg").exists()
     with Gradebook(f"sqlite:///{db}", COURSE_ID) as gb:
         grade = gb.find_grade(gid, hw, hw, "ada_complete")
         assert grade.needs_manual_grade and grade.auto_score is None

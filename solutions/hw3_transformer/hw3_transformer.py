@@ -428,7 +428,7 @@ for _norm_first in (False, True):
 # generated, one token at a time, always taking the most likely next token.
 #
 # `greedy_decode(model, src, bos_id, eos_id, max_len)` works with any model that has
-# `encode(src) -> memory` and `decode(tgt_in, memory) -> logits (B, Lt, V)` (the logits at the
+# `encode(src) -> memory` and `decode(tgt_in, memory) -> logits (B, Lt, |V|)` (the logits at the
 # last position score the next token). For each source row return the list of generated token
 # ids **without** BOS, ending with EOS if EOS was produced within `max_len` tokens (a row stops
 # at its own EOS; other rows go on). Return `list[list[int]]`.
@@ -548,7 +548,7 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
 # `beam_search(model, src, bos_id, eos_id, beam_size, max_len)` for one source `src (1, Ls)`
 # returns `(tokens, score)`: the best finished hypothesis (token ids without BOS, EOS included if
 # produced) and its total log-probability (EOS's included). With `beam_size=1` it is greedy
-# decoding; with `beam_size >= V ** max_len` it is exhaustive search.
+# decoding; with `beam_size >= |V| ** max_len` ($\lvert\mathcal{V}\rvert$ the vocabulary size) it is exhaustive search.
 
 # %% nbgrader={"grade": false, "grade_id": "beam_search", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @torch.no_grad()
@@ -637,7 +637,7 @@ for _seed, _V, _max_len, _src0 in ((22, 4, 4, 2), (21, 5, 3, 3), (30, 4, 4, 1), 
     check_equal([int(t) for t in _tokens1], _seq[1:], f"beam_search with beam_size=1 on ToySeq2Seq(V={_V}, seed={_seed}) (greedy)")
 
 # Edge cases where every correct beam search finds the exhaustive optimum: max_len=1 (the best first
-# token, with EOS second), EOS as the best first token (any beam size), beam_size >= V with max_len=2
+# token, with EOS second), EOS as the best first token (any beam size), beam_size >= |V| with max_len=2
 for _seed, _V, _src0, _beam, _max_len in ((23, 5, 0, 3, 1), (62, 6, 3, 2, 5), (67, 6, 0, 3, 4), (21, 5, 1, 7, 2)):
     _toy = ToySeq2Seq(vocab_size=_V, seed=_seed, scale=1.0)
     _src = torch.tensor([[_src0, 0]])

@@ -36,7 +36,6 @@
 # under it, in place of `YOUR ANSWER HERE`. Your instructor scores it after the deadline; until then
 # your feedback lists it as *needs manual grading*, and the self-check does not look at it.
 #
-#
 # Conventions: batch-first tensors `(B, T, d)`, float32. **Every boolean mask in this course
 # means True = real frame.** `nn.MultiheadAttention`'s `key_padding_mask` wants True = padding,
 # so pass `~pad_mask`. Here $T$ is the number of frames (the sequence length $L$ of the table).
@@ -625,8 +624,7 @@ if model is not None:
 #
 # Each takes 3-7 minutes on 2 CPU cores (the README's ladder table has the reference numbers). Quote
 # the numbers your runs print (`result.best_accuracy`, `result.history`: a list of
-# `(step, training loss, validation accuracy)`), and the test accuracy from your feedback if you
-# submitted several times. **Figures**: save them as image files next to this notebook
+# `(step, training loss, validation accuracy)`). **Figures**: save them as image files next to this notebook
 # (`plt.savefig("report_3.png")`), show them in your answer with `![validation accuracy](report_3.png)`
 # and hand the files in with the notebook (an image pasted into a cell is not kept when your
 # notebook is graded). A diagram may also be drawn as text in a code block (three backquotes).
