@@ -65,6 +65,11 @@ class Result:
         m = sum(v[1] for cells in self.scores.values() for v in cells.values())
         return s, m
 
+    def awaiting_hand_grading(self) -> float:
+        """Points of the written answers nobody has graded yet."""
+        return sum(v[1] for cells in self.scores.values() for gid, v in cells.items()
+                   if gid in self.hand_graded and v[0] is None)
+
 
 @dataclass
 class Slot:
@@ -594,7 +599,9 @@ def gradebook_table(results: list[Result]) -> str:
     rows = [("student", "assignment", "score", "max", "%", "notes")]
     for r in results:
         s, m = r.total()
-        note = "; ".join(list(r.problems.values()) + r.notes).replace("\n", " ")
+        pending = r.awaiting_hand_grading()
+        written = [f"{num(pending)} points of written answers to grade by hand"] if pending else []
+        note = "; ".join(written + list(r.problems.values()) + r.notes).replace("\n", " ")
         rows.append((r.student_id[:40], r.assignment, num(s), num(m), f"{100 * s / m:.0f}" if m else "-",
                      note[:70] + ("..." if len(note) > 70 else "")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
