@@ -729,7 +729,7 @@ if model is not None:
 # | Strong (mean pooling, softmax head) | 0.700 | 0.747 |
 # | Boss (self-attention pooling, AM-softmax) | 0.860 | 0.857 |
 #
-# Boss is ahead at every validation step after the warm-up, and the gap is 11 points at the end.
+# Boss's best validation accuracy is 16 points above Strong's, and its test accuracy 11 points.
 # **Self-attention pooling** replaces the plain average of the frames by a learned weighted average:
 # a score per frame, a softmax over time (padding excluded). Silent, noisy or unvoiced frames carry
 # little about the speaker; mean pooling mixes them in with the same weight as voiced frames, while
