@@ -25,7 +25,7 @@
 # **Written questions** (graded by hand). Write your answer in the Markdown cell under each
 # question, in place of `YOUR ANSWER HERE` (a few sentences; formulas as `$...$`). Your instructor
 # scores them after the deadline: until then your feedback lists them as *needs manual grading*,
-# and the self-check does not look at them.
+# and the self-check lists them without checking them.
 #
 # Check yourself before submitting: *Kernel → Restart & Run All*, then
 # `!{sys.executable} -m autograder check hw1_embeddings.ipynb` in a cell of this notebook (it runs a fresh

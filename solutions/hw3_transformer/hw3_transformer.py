@@ -26,7 +26,7 @@
 # **Written questions** (graded by hand). Write your answer in the Markdown cell under each
 # question, in place of `YOUR ANSWER HERE` (a few sentences; formulas as `$...$`). Your instructor
 # scores them after the deadline: until then your feedback lists them as *needs manual grading*,
-# and the self-check does not look at them.
+# and the self-check lists them without checking them.
 #
 # Conventions: batch-first tensors, float32. **Every boolean mask in this course means
 # True = real token / may attend.** PyTorch's `nn.MultiheadAttention` wants the opposite for

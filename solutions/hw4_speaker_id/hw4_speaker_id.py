@@ -34,7 +34,7 @@
 #
 # **Part 7, the report,** is graded by hand: answer each report question in the Markdown cell
 # under it, in place of `YOUR ANSWER HERE`. Your instructor scores it after the deadline; until then
-# your feedback lists it as *needs manual grading*, and the self-check does not look at it.
+# your feedback lists it as *needs manual grading*, and the self-check lists it without checking it.
 #
 # Conventions: batch-first tensors `(B, T, d)`, float32. **Every boolean mask in this course
 # means True = real frame.** `nn.MultiheadAttention`'s `key_padding_mask` wants True = padding,
