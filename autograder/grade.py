@@ -21,6 +21,7 @@ import dataclasses
 import html
 import os
 import queue
+import re
 import signal
 import sys
 import tempfile
@@ -63,6 +64,11 @@ class Result:
         s = sum(v[0] for cells in self.scores.values() for v in cells.values() if v[0] is not None)
         m = sum(v[1] for cells in self.scores.values() for v in cells.values())
         return s, m
+
+    def awaiting_hand_grading(self) -> float:
+        """Points of the written answers nobody has graded yet."""
+        return sum(v[1] for cells in self.scores.values() for gid, v in cells.items()
+                   if gid in self.hand_graded and v[0] is None)
 
 
 @dataclass
@@ -213,7 +219,7 @@ def grade_submission(key: AnswerKey, found: intake.Found, run: Run, slot: Slot) 
                 result.timing["execute"] = float(answer.get("seconds", 0) or 0)
                 _write_notebook_feedback(run, key, result, gnb, answer, verdict, extra_html)
                 if run.autograded is not None:
-                    _write_autograded(run, key, result, gnb, answer)
+                    _write_autograded(run, key, result, gnb, answer, files)
     except Exception as exc:   # a bug or an unexpected input: this submission's row says so
         result.problems[nb] = (f"The grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
                                "your instructor has the details.")
@@ -266,14 +272,34 @@ def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answ
     outputs.write_file(run.out, ["feedback", result.student_id, result.assignment, f"{key.notebook}.html"], page.encode())
 
 
-def _write_autograded(run: Run, key: AnswerKey, result: Result, gnb, answer) -> None:
-    """The graded notebook where formgrader looks for it (review, manual grading)."""
+# Images handed in beside a notebook: the figures of written answers (hw4's report), shown with it
+# in formgrader. Recognised by name and content; never SVG or HTML, which can carry script.
+FIGURE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.(png|jpe?g|gif)", re.IGNORECASE)
+FIGURE_MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "jpg": (b"\xff\xd8\xff",), "jpeg": (b"\xff\xd8\xff",),
+                "gif": (b"GIF87a", b"GIF89a")}
+
+
+def figures(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The image files among a submission's other files (PNG, JPEG, GIF by name and content)."""
+    out = {}
+    for name, data in files.items():
+        m = FIGURE_NAME.fullmatch(name)
+        if m and data.startswith(FIGURE_MAGIC[m.group(1).lower()]):
+            out[name] = data
+    return out
+
+
+def _write_autograded(run: Run, key: AnswerKey, result: Result, gnb, answer, files: dict[str, bytes]) -> None:
+    """The graded notebook where formgrader looks for it (review, manual grading), with the
+    figures its written answers show (``![...](report_3.png)``)."""
     import nbformat
     from .gradebook import autograded_notebook
     try:
         text = nbformat.writes(autograded_notebook(key, gnb, answer))
         outputs.write_file(run.autograded, [result.student_id, result.assignment, f"{key.notebook}.ipynb"],
                            text.encode())
+        for name, data in figures(files).items():
+            outputs.write_file(run.autograded, [result.student_id, result.assignment, name], data)
     except Exception:
         _log(run.out, intake.Found(result.student_id, result.assignment, Path()), traceback.format_exc())
 
@@ -588,7 +614,9 @@ def gradebook_table(results: list[Result]) -> str:
     rows = [("student", "assignment", "score", "max", "%", "notes")]
     for r in results:
         s, m = r.total()
-        note = "; ".join(list(r.problems.values()) + r.notes).replace("\n", " ")
+        pending = r.awaiting_hand_grading()
+        written = [f"{num(pending)} points of written answers to grade by hand"] if pending else []
+        note = "; ".join(written + list(r.problems.values()) + r.notes).replace("\n", " ")
         rows.append((r.student_id[:40], r.assignment, num(s), num(m), f"{100 * s / m:.0f}" if m else "-",
                      note[:70] + ("..." if len(note) > 70 else "")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

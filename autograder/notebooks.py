@@ -109,6 +109,17 @@ def fill_in(solution_source: str) -> str:
     return _SOLUTION_BLOCK.sub(lambda m: m.group(1), solution_source)
 
 
+MODEL_ANSWER = "**Model answer.**"   # a written answer cell of the solution: the model answer, then
+RUBRIC = "**Rubric"                   # the rubric; the release replaces the whole cell by "YOUR ANSWER HERE"
+
+
+def example_answer(solution_source: str) -> str:
+    """A written (hand-graded Markdown) answer as a student who answered well would submit it: the
+    solution's model answer without its label, and never the rubric."""
+    text = solution_source.split(RUBRIC, 1)[0]
+    return text.replace(MODEL_ANSWER, "", 1).strip()
+
+
 def student_submission(release: NotebookNode, solution: NotebookNode,
                        replacements: dict[str, str] | None = None) -> NotebookNode:
     """The released notebook with every solution cell filled in from ``solution``.
@@ -126,7 +137,7 @@ def student_submission(release: NotebookNode, solution: NotebookNode,
         if gid in replacements:
             cell.source = replacements.pop(gid)
         elif gid in solved:
-            cell.source = fill_in(solved[gid])
+            cell.source = example_answer(solved[gid]) if cell.cell_type == "markdown" else fill_in(solved[gid])
     if replacements:
         raise KeyError(f"no solution cell with grade_id {sorted(replacements)} in the notebook")
     return nb

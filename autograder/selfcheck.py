@@ -88,6 +88,12 @@ def run_check(path: Path, timeout: int = CELL_TIMEOUT_S * 5, out=sys.stdout, as_
     print(f"\nVisible tests: {earned:g}/{total:g} points, {visible - failed}/{visible} passed."
           + (f" Hidden tests worth {hidden_points:g} more points run when you are graded." if hidden_points else ""),
           file=out)
+    written = [c.metadata["nbgrader"] for c in nb.cells if c.cell_type == "markdown"
+               and c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution")]
+    if written:   # not checked here: an instructor scores them
+        print(f"Written answers ({', '.join(m['grade_id'] for m in written)}), worth "
+              f"{sum(float(m.get('points', 0)) for m in written):g} points, are graded by hand by your instructor.",
+              file=out)
     return 1 if failed else 0
 
 

@@ -38,18 +38,54 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def hand_graded(assignment: str) -> dict[str, float]:
+    """The written questions of an assignment (nbgrader manually graded answer cells: solution and
+    grade), from its solution notebook: grade_id -> points."""
+    nb = notebooks.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    return {m["grade_id"]: float(m["points"]) for m in (c.metadata.get("nbgrader", {}) for c in nb.cells)
+            if m.get("solution") and m.get("grade")}
+
+
+def key_points(assignment: str) -> dict[str, float]:
+    """An assignment's points by kind, from its answer key: "tests" (graded automatically from the
+    notebook), "written" (graded by hand), "predictions" (hw4's predictions.csv), "total"."""
+    from autograder.answer_key import load_cells
+    from autograder.course import PREDICTION_TASKS
+    cells = load_cells(ROOT, assignment)
+    task = PREDICTION_TASKS.get(assignment)
+    out = {"tests": sum(k.points for k in cells if k.role == "test"),
+           "written": sum(k.points for k in cells if k.role == "answer"),
+           "predictions": task.max_score if task else 0.0}
+    out["total"] = sum(out.values())
+    return out
+
+
 class GradedClass:
+    """A grading run's CSV files. ``scores`` holds the automatically graded rows (score, max);
+    ``written`` the hand-graded answer cells (score or None until an instructor grades them, max)."""
+
     def __init__(self, out: Path, proc: subprocess.CompletedProcess):
         self.out, self.proc = out, proc
         self.grades = {(r["student_id"], r["assignment"]): r for r in read_csv(out / "grades.csv")}
         self.scores: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+        self.written: dict[tuple[str, str], dict[str, tuple[float | None, float]]] = {}
+        answers = {hw: hand_graded(hw) for hw in available_assignments(ROOT)}
         for r in read_csv(out / "scores.csv"):
-            self.scores.setdefault((r["student_id"], r["assignment"]), {})[r["grade_id"]] = (
-                float(r["score"]), float(r["max_score"]))
+            key, gid = (r["student_id"], r["assignment"]), r["grade_id"]
+            if gid in answers.get(r["assignment"], {}):
+                self.written.setdefault(key, {})[gid] = (float(r["score"]) if r["score"] else None, float(r["max_score"]))
+            else:
+                self.scores.setdefault(key, {})[gid] = (float(r["score"]), float(r["max_score"]))
 
     def total(self, student: str, assignment: str) -> tuple[float, float]:
         row = self.grades[(student, assignment)]
         return float(row["score"]), float(row["max_score"])
+
+    def automatic_total(self, student: str, assignment: str) -> tuple[float, float]:
+        """Score and maximum of the automatically graded cells only (the written answers wait for
+        an instructor)."""
+        cells = self.scores[(student, assignment)].values()
+        return sum(s for s, _ in cells), sum(m for _, m in cells)
 
     def feedback(self, student: str, assignment: str) -> str:
         return (self.out / "feedback" / student / assignment / f"{assignment}.html").read_text()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, read_csv
+from conftest import ROOT, key_points, read_csv
 
 REQUIRED = os.environ.get("AUTOGRADER_REQUIRE_BROWSER") == "1"
 HAVE = shutil.which("chromium") and shutil.which("chromedriver")
@@ -142,7 +142,8 @@ def test_formgrader_lists_every_example_student_with_the_kits_scores(course, lab
         assert any(sid in r and f"{total:g} / {max_total:g}" in r for r in shown), (sid, total, shown)
 
     browser.get(lab + "/formgrader/gradebook/hw2_attention/hw2_attention")
-    kit = sorted(f"{float(r['score']):g} / 30" for r in grades if r["assignment"] == "hw2_attention")
+    out_of = f" / {key_points('hw2_attention')['total']:g}"          # written questions included
+    kit = sorted(f"{float(r['score']):g}{out_of}" for r in grades if r["assignment"] == "hw2_attention")
     submissions = WebDriverWait(browser, 60).until(
         lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "table tbody tr") if "Submission" in r.text] or None)
-    assert sorted(r.split("Submission #")[1].split(" ", 1)[1].split(" / 30")[0] + " / 30" for r in submissions) == kit
+    assert sorted(r.split("Submission #")[1].split(" ", 1)[1].split(out_of)[0] + out_of for r in submissions) == kit

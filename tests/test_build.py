@@ -46,8 +46,11 @@ def test_solution_notebooks_follow_the_contract():
         assert all(m["schema_version"] == 3 for m in meta)
         ids = [m["grade_id"] for m in meta]
         assert len(ids) == len(set(ids)), f"{hw}: duplicated grade_id"
-        solutions = {m["grade_id"] for m in meta if m.get("solution")}
+        solutions = {m["grade_id"] for m in meta if m.get("solution") and not m.get("grade")}
         assert solutions == CONTRACT_NAMES[hw], f"{hw}: solution cells {solutions}"
+        written = [m["grade_id"] for m in meta if m.get("solution") and m.get("grade")]   # answers graded by hand
+        pattern = r"report_\d+" if hw == "hw4_speaker_id" else r"written_\w+"
+        assert written and all(re.fullmatch(pattern, g) for g in written), f"{hw}: written answer cells {written}"
         tests = [m for m in meta if m.get("grade") and not m.get("solution")]
         for m in tests:
             assert m["points"] > 0
@@ -56,7 +59,7 @@ def test_solution_notebooks_follow_the_contract():
         for name in solutions:
             assert any(m["grade_id"] == f"test_{name}" for m in tests), f"{hw}: no visible test for {name}"
         for cell in nb.cells:
-            if cell.metadata.get("nbgrader", {}).get("solution"):
+            if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
                 # exactly one contract name defined per solution cell
                 defined = set(re.findall(r"^(?:def|class) (\w+)", cell.source, re.MULTILINE))
                 assert cell.metadata["nbgrader"]["grade_id"] in defined

@@ -7,15 +7,19 @@ import pytest
 
 from autograder.course import available_assignments
 from autograder.mutants import Mutant, load_mutants, pack, verdicts
-from conftest import MUTANT_STUDENTS, ROOT, TYPICAL_BUG, read_csv, run_cli
+from conftest import MUTANT_STUDENTS, ROOT, TYPICAL_BUG, key_points, read_csv, run_cli
 
 HW = available_assignments(ROOT)
 
 
 @pytest.mark.parametrize("hw", HW)
 def test_solution_scores_full_marks(graded, hw):
-    score, max_score = graded[hw].total("ada_complete", hw)
+    """Every automatically graded point; the written answers wait for an instructor (empty)."""
+    score, max_score = graded[hw].automatic_total("ada_complete", hw)
     assert max_score > 0 and score == max_score
+    written = graded[hw].written[("ada_complete", hw)]
+    assert written and all(s is None for s, _ in written.values())
+    assert graded[hw].total("ada_complete", hw) == (score, max_score + sum(m for _, m in written.values()))
 
 
 @pytest.mark.parametrize("hw", HW)
@@ -51,8 +55,8 @@ def test_csv_files_have_the_contract_headers_and_a_row_per_submission(graded, hw
     students = {p.name for p in (out.parent / "submitted").iterdir()}
     assert {sid for sid, _ in graded[hw].grades} == students
     for (sid, _), row in graded[hw].grades.items():
-        cells = graded[hw].scores[(sid, hw)]
-        assert sum(s for s, _ in cells.values()) == pytest.approx(float(row["score"]))
+        cells = {**graded[hw].scores[(sid, hw)], **graded[hw].written[(sid, hw)]}
+        assert sum(s or 0 for s, _ in cells.values()) == pytest.approx(float(row["score"]))
         assert sum(m for _, m in cells.values()) == pytest.approx(float(row["max_score"]))
         assert (out / "feedback" / sid / hw / f"{hw}.html").exists()
 
@@ -88,7 +92,7 @@ def test_broken_submissions_still_get_a_row_and_feedback(graded, hw):
     assert "could not be read as a Jupyter notebook" in g.feedback("broken_json", hw)
     assert g.total("no_notebook", hw)[0] == 0
     assert f"No notebook named {hw}.ipynb" in g.feedback("no_notebook", hw)
-    score, max_score = g.total("misnamed_notebook", hw)
+    score, max_score = g.automatic_total("misnamed_notebook", hw)
     assert score == max_score
     assert "was graded as" in g.feedback("misnamed_notebook", hw)
 
@@ -192,8 +196,10 @@ def test_without_the_hidden_labels_the_rest_is_graded_and_the_run_says_so(tmp_pa
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--answers" in proc.stderr and "predictions.csv" in proc.stderr and "everything else is graded" in proc.stderr
     grades = {(r["student_id"], r["assignment"]): r for r in read_csv(tmp_path / "out" / "grades.csv")}
-    assert grades[("ada_complete", "hw2_attention")]["score"] == "30"
-    assert grades[("ada_complete", HW4)]["score"] == "20" and grades[("ada_complete", HW4)]["max_score"] == "28"
+    hw2, hw4 = key_points("hw2_attention"), key_points(HW4)
+    assert float(grades[("ada_complete", "hw2_attention")]["score"]) == hw2["tests"] > 0   # written answers: empty
+    assert float(grades[("ada_complete", HW4)]["score"]) == hw4["tests"] > 0
+    assert float(grades[("ada_complete", HW4)]["max_score"]) == hw4["total"] == hw4["tests"] + 8 + hw4["written"]
     rungs = [r for r in read_csv(tmp_path / "out" / "scores.csv") if r["grade_id"].startswith("predictions_")]
     assert len(rungs) == 8 and all(r["score"] == "" for r in rungs)
     assert "Not graded yet" in (tmp_path / "out" / "feedback" / "ada_complete" / HW4 / f"{HW4}.html").read_text()

@@ -70,6 +70,8 @@ def test_self_check_passes_a_complete_notebook_and_fails_an_untouched_one(tmp_pa
     assert proc.returncode == 1
     assert "FAIL  test_one_hot" in proc.stdout and "not implemented yet" in proc.stdout
     assert "0/" in proc.stdout
+    # the written answers are listed, not checked: the exit status above came from the tests alone
+    assert "Written answers (written_one_hot, written_svd_dim), worth 5 points, are graded by hand" in proc.stdout
 
 
 def test_self_check_rejects_a_non_notebook(tmp_path):

@@ -2,17 +2,18 @@
 # # Homework 1: from one-hot vectors to word embeddings
 #
 # In this homework you build, step by step, the two families of word embeddings from
-# lecture 1:
+# lecture 1, and answer two written questions about them:
 #
-# | part | you implement | points |
-# | --- | --- | --- |
-# | 1 | `one_hot` | 2 |
-# | 2 | `cooccurrence_matrix` | 4 |
-# | 3 | `svd_embeddings` | 3 |
-# | 4 | `cosine_similarity_matrix` | 2 |
-# | 5 | `most_similar` | 3 |
-# | 6 | `SkipGramNegativeSampling` | 4 |
-# | 7 | `CBOW` | 2 |
+# | part | you implement / answer | graded automatically | graded by hand |
+# | --- | --- | --- | --- |
+# | 1 | `one_hot`; written question `written_one_hot` | 2 | 2 |
+# | 2 | `cooccurrence_matrix` | 4 | |
+# | 3 | `svd_embeddings`; written question `written_svd_dim` | 3 | 3 |
+# | 4 | `cosine_similarity_matrix` | 2 | |
+# | 5 | `most_similar` | 3 | |
+# | 6 | `SkipGramNegativeSampling` | 4 | |
+# | 7 | `CBOW` | 2 | |
+# | | **total: 25 points** | **20** | **5** |
 #
 # Then you train your skip-gram model on the course corpus and look at what it learned.
 #
@@ -20,14 +21,44 @@
 # the `raise NotImplementedError()`). The cells named `test_...` check your work: the visible
 # ones are here for you, and more (hidden) tests with other sizes and edge cases run when your
 # notebook is graded. Every question is graded independently.
+#
+# **Written questions** (graded by hand). Write your answer in the Markdown cell under each
+# question, in place of `YOUR ANSWER HERE` (a few sentences; formulas as `$...$`). Your instructor
+# scores them after the deadline: until then your feedback lists them as *needs manual grading*,
+# and the self-check lists them without checking them.
+#
 # Check yourself before submitting: *Kernel → Restart & Run All*, then
 # `!{sys.executable} -m autograder check hw1_embeddings.ipynb` in a cell of this notebook (it runs a fresh
 # copy of the saved notebook as the grader does, visible tests only; save first), or
 # `python -m autograder check hw1_embeddings.ipynb` in a terminal of the course's environment (JupyterLab's
 # terminal when it was started with `make lab`).
 #
-# Conventions: tensors are batch-first, float32; `V` is the vocabulary size, `d` the embedding
-# size, `B` the batch size.
+# Conventions: tensors are batch-first, float32. In code, `vocab_size` is the vocabulary size
+# $\lvert\mathcal{V}\rvert$ (plain $V$ is the value matrix of lecture 2), `dim` the embedding size $d$.
+#
+# **Notation.** The course's one symbol table (`lectures/notation.md`, the same in every lecture and
+# homework):
+#
+# | symbol | meaning |
+# | --- | --- |
+# | $B$ | batch size (tensors are batch-first) |
+# | $L$; $L_q$, $L_k$ | sequence length; query and key lengths when they differ |
+# | $\mathcal{V}$, $\lvert\mathcal{V}\rvert$ | the vocabulary and its size |
+# | $\mathbf{C}$ | word–word co-occurrence counts, $\lvert\mathcal{V}\rvert \times \lvert\mathcal{V}\rvert$ |
+# | $\mathbf{E}$ | embedding matrix, one row per word, $\lvert\mathcal{V}\rvert \times d$ |
+# | $d$ = $d_{\text{model}}$ | model (embedding) size |
+# | $d_k$, $d_v$ | query/key size, value size |
+# | $H$, $d_h = d / H$ | number of heads, size of one head |
+# | $\mathbf{X}$ | the input sequence, one row per position, $L \times d$ |
+# | $W^q, W^k, W^v, W^o$ | learned projections to queries, keys, values, and back to $d$ |
+# | $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ | queries, keys, values: $\mathbf{X}W^q$, $\mathbf{X}W^k$, $\mathbf{X}W^v$ |
+# | $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$ | attention scores (logits), $L_q \times L_k$ |
+# | $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$ | attention weights, each row sums to 1 |
+# | $\mathbf{A}\mathbf{V}$ | the attention output, $L_q \times d_v$ |
+# | mask | boolean, **True = may attend / is a real position** |
+# | $\mathbf{P}$ | positional encoding, $L \times d$, added to the embeddings |
+#
+# Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
 
 # %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
@@ -59,7 +90,7 @@ GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 1. One-hot vectors (2 points)
 #
-# A one-hot vector for word $i$ of a vocabulary of size $V$ is $e_i \in \{0, 1\}^V$: all zeros
+# A one-hot vector for word $i$ of a vocabulary $\mathcal{V}$ is $e_i \in \{0, 1\}^{\lvert\mathcal{V}\rvert}$: all zeros
 # except a 1 at position $i$. Implement `one_hot(indices, num_classes)`: for an integer tensor
 # of **any** shape `S`, return a **float32** tensor of shape `S + (num_classes,)`.
 #
@@ -101,39 +132,63 @@ for _idx, _C in ((torch.tensor([4]), 6), (torch.tensor([[1]]), 3), (torch.tensor
                 hint="the output has shape indices.shape + (num_classes,), whatever the sizes (no squeeze)")
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_one_hot_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (2 points, graded by hand)
+#
+# Lecture 1 says that one-hot vectors carry no meaning. Take the one-hot vectors of two different
+# words, say *cat* and *dog*, then *cat* and *car*. What are their dot product, their cosine
+# similarity and their Euclidean distance? What does that tell you about what one-hot vectors can
+# express about how similar two words are? Two or three sentences, with the numbers.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_one_hot", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** For two different words $i \ne j$: $e_i \cdot e_j = 0$, so the cosine similarity is 0 and
+# the distance is $\lVert e_i - e_j \rVert = \sqrt{1 + 1} = \sqrt{2}$, for *every* pair of different
+# words (*cat*/*dog* exactly as *cat*/*car*). All words are orthogonal and equally far apart: a one-hot
+# vector says which word it is and nothing about which words are alike, so similarity has to be
+# learned from the contexts words occur in (the embeddings of parts 2-7). One-hot vectors are also
+# as long as the vocabulary, $\lvert\mathcal{V}\rvert$, and sparse.
+#
+# **Rubric (2 points).**
+# - 1 point: the numbers for two different words: dot product and cosine 0, distance $\sqrt{2}$, and
+#   that they are the same whatever the pair (0.5 for the numbers without saying they never change).
+# - 1 point: the conclusion: all words are equally (dis)similar / orthogonal, so one-hot vectors encode
+#   identity only, no similarity; meaning must come from elsewhere (contexts, learned embeddings).
+#   A conclusion without any computation earns this point but not the first.
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 2. Co-occurrence counts (4 points)
 #
 # Count-based embeddings start from how often two words appear near each other. For every
 # sentence `s`, every position `i` and every other position `j != i` of **the same sentence**
-# with `|i - j| <= window`, add one to `X[s[i], s[j]]`. Never count across sentence boundaries.
+# with `|i - j| <= window`, add one to `C[s[i], s[j]]`. Never count across sentence boundaries.
 #
-# `sentences` is a list of lists of token ids; return a `(V, V)` float tensor.
+# `sentences` is a list of lists of token ids; return the $\lvert\mathcal{V}\rvert \times \lvert\mathcal{V}\rvert$
+# matrix $\mathbf{C}$ as a `(vocab_size, vocab_size)` float tensor.
 #
 # Example: `[[0, 1, 2], [2, 3]]` with `window=1` gives ones at (0,1), (1,0), (1,2), (2,1), (2,3), (3,2).
 
 # %% nbgrader={"grade": false, "grade_id": "cooccurrence_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cooccurrence_matrix(sentences: list[list[int]], vocab_size: int, window: int) -> torch.Tensor:
-    """(V, V) float tensor: X[a, b] = number of times b occurs within `window` positions of a."""
+    """(|V|, |V|) float tensor C: C[a, b] = number of times b occurs within `window` positions of a."""
     ### BEGIN SOLUTION
-    X = torch.zeros(vocab_size, vocab_size)
+    C = torch.zeros(vocab_size, vocab_size)
     for sent in sentences:
         for i, center in enumerate(sent):
             for j in range(max(0, i - window), min(len(sent), i + window + 1)):
                 if j != i:
-                    X[center, sent[j]] += 1
-    return X
+                    C[center, sent[j]] += 1
+    return C
     ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-X = check_implemented(cooccurrence_matrix, [[0, 1, 2], [2, 3]], 5, 1)
-check_shape(X, (5, 5), "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)")
-check_dtype(X, "float", "cooccurrence_matrix output")
+C = check_implemented(cooccurrence_matrix, [[0, 1, 2], [2, 3]], 5, 1)
+check_shape(C, (5, 5), "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)")
+check_dtype(C, "float", "cooccurrence_matrix output")
 expected = torch.zeros(5, 5)
 for a, b in [(0, 1), (1, 2), (2, 3)]:
     expected[a, b] = expected[b, a] = 1
-check_equal(X.float(), expected, "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)",
+check_equal(C.float(), expected, "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)",
             hint="a pair counts only inside one sentence, in both directions, never i == j")
 check_equal(cooccurrence_matrix([[0, 1, 2]], 3, 2).float(), torch.ones(3, 3) - torch.eye(3),
             "cooccurrence_matrix([[0, 1, 2]], 3, window=2)", hint="|i - j| <= window includes the distance window itself")
@@ -163,7 +218,7 @@ for _window in (1, 2, 3):
                 hint="count both directions, skip j == i, stay inside each sentence, include |i - j| == window")
 check_close(cooccurrence_matrix([[1, 2], [3]], 4, 5), _reference_cooc([[1, 2], [3]], 4, 5),
             "cooccurrence_matrix with a window longer than the sentences")
-# Edge cases: a one-word sentence (nothing to count), a word next to itself (X[w, w] counts those pairs),
+# Edge cases: a one-word sentence (nothing to count), a word next to itself (C[w, w] counts those pairs),
 # window 0, a window longer than the sentence, the same pair many times at the same distance.
 for _sents, _V, _window in (([[5]], 6, 3), ([[3, 3]], 4, 10), ([[0, 1, 2, 1, 0]], 3, 0),
                             ([[2, 5, 2, 5, 2], [5]], 6, 4), ([[1, 1, 1, 1], [0, 2]], 3, 2)):
@@ -175,17 +230,17 @@ for _sents, _V, _window in (([[5]], 6, 3), ([[3, 3]], 4, 10), ([[0, 1, 2, 1, 0]]
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 3. Embeddings from a truncated SVD (3 points)
 #
-# Factorise the co-occurrence matrix $X = U \Sigma V^\top$ and keep the `dim` largest singular
-# values: the word vectors are the rows of $W = U_k \Sigma_k^{1/2}$, a `(V, dim)` tensor.
+# Factorise the co-occurrence matrix $\mathbf{C} = U \Sigma Q^\top$ (lecture 1's letters) and keep the `dim`
+# largest singular values: the word vectors are the rows of $\mathbf{E} = U_k \Sigma_k^{1/2}$, a `(|V|, dim)` tensor.
 # (`torch.linalg.svd` returns singular values in decreasing order.) Singular vectors are only
 # defined up to sign, and the tests accept either sign for each column.
 
 # %% nbgrader={"grade": false, "grade_id": "svd_embeddings", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def svd_embeddings(cooc: torch.Tensor, dim: int) -> torch.Tensor:
-    """(V, dim) word vectors U[:, :dim] * sqrt(S[:dim]) from a (V, V) co-occurrence matrix."""
+    """(|V|, dim) word vectors E = U[:, :dim] * sqrt(S[:dim]) from a (|V|, |V|) co-occurrence matrix C."""
     ### BEGIN SOLUTION
     U, S, _ = torch.linalg.svd(cooc.float())
-    return U[:, :dim] * S[:dim].sqrt()  # (V, dim)
+    return U[:, :dim] * S[:dim].sqrt()  # (|V|, dim)
     ### END SOLUTION
 
 
@@ -195,7 +250,7 @@ check_shape(E, (3, 2), "svd_embeddings(diag(4, 9, 1), dim=2)")
 check_close_up_to_sign(E, torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]]), "svd_embeddings(diag(4, 9, 1), dim=2)")
 
 # %% nbgrader={"grade": true, "grade_id": "test_svd_embeddings_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# Hidden tests (random and non-symmetric matrices, other dims, dim=1 and dim=V, a word that never
+# Hidden tests (random and non-symmetric matrices, other dims, dim=1 and dim=|V|, a word that never
 # co-occurs) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = torch.Generator().manual_seed(31)
@@ -210,14 +265,14 @@ for _V, _dim, _symmetric in ((10, 3, True), (8, 5, False)):
     check_close_up_to_sign(svd_embeddings(_C.float(), _dim), _ref,
                            f"svd_embeddings of a {'symmetric' if _symmetric else 'non-symmetric'} ({_V}, {_V}) matrix, dim={_dim}",
                            rtol=1e-3, atol=1e-3)
-# Edge cases: dim = V (every column) and dim = 1, and a word that never co-occurs (a zero row and
+# Edge cases: dim = |V| (every column) and dim = 1, and a word that never co-occurs (a zero row and
 # column). The singular values of these matrices are well apart, so each column is defined up to sign.
 _g = torch.Generator().manual_seed(44)
 _C = torch.randint(0, 6, (5, 5), generator=_g).to(torch.float32)       # singular values 27.0, 10.7, 4.1, 3.1, 1.2
 _Z = torch.randint(0, 6, (6, 6), generator=_g).to(torch.float32)
 _Z = _Z + _Z.T
 _Z[2], _Z[:, 2] = 0, 0                                                  # word 2 never co-occurs
-for _what, _M, _dim in (("dim=V=5", _C, 5), ("dim=1", _C, 1), ("a zero row and column (word 2), dim=3", _Z, 3)):
+for _what, _M, _dim in (("dim=|V|=5", _C, 5), ("dim=1", _C, 1), ("a zero row and column (word 2), dim=3", _Z, 3)):
     ### BEGIN REFERENCE
     _U, _S, _ = torch.linalg.svd(_M.double())
     _ref = _U[:, :_dim] * _S[:_dim].sqrt()
@@ -226,19 +281,49 @@ for _what, _M, _dim in (("dim=V=5", _C, 5), ("dim=1", _C, 1), ("a zero row and c
                            rtol=1e-3, atol=1e-3)
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_svd_dim_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (3 points, graded by hand)
+#
+# What does the number of dimensions `dim` kept by the truncated SVD trade off? Say what the word
+# vectors lose with a very small `dim` (1 or 2), what they keep with `dim` $= \lvert\mathcal{V}\rvert$ and why
+# that is not better, and how you would choose `dim` in practice. (You may try it: the "Things to
+# try" at the end compute the neighbour score of SVD embeddings.)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_svd_dim", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** Keeping the `dim` largest singular values gives the best rank-`dim` approximation of
+# $\mathbf{C}$ in the least-squares sense (Eckart–Young): `dim` is how much of the co-occurrence
+# structure the vectors keep. With a very small `dim` too much is thrown away: with 1 or 2 dimensions
+# all words lie on a line or in a plane, the first direction mostly follows word frequency, and
+# different categories (animals, foods, vehicles) collapse onto each other. With
+# `dim` $= \lvert\mathcal{V}\rvert$ nothing is thrown away: the vectors carry every accidental count of
+# a small corpus (noise of rare words) and compress nothing, so words with similar but not identical
+# contexts are not pulled together, and the vectors are as long as the vocabulary (memory and time
+# grow with it). In between, truncation keeps the strong shared patterns and drops the noise. In
+# practice `dim` is chosen on a validation measure (here the share of same-category neighbours), or at
+# the elbow of the singular values; typical values are tens for this corpus and 100-300 for real
+# vocabularies.
+#
+# **Rubric (3 points).**
+# - 1 point: `dim` is the rank of the approximation: the directions with the largest singular values
+#   are kept (best low-rank approximation / most of the structure in few numbers).
+# - 1 point: too small: information is lost, categories merge (e.g. the first direction is frequency).
+# - 1 point: too large (up to $\lvert\mathcal{V}\rvert$): keeps noise of the sparse counts, no compression or
+#   generalisation, more cost; and a practical way to choose (validation score, spectrum elbow).
+#   Saying only "bigger is more accurate" earns no point here.
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 4. Cosine similarity (2 points)
 #
-# $\cos(a, b) = \dfrac{a \cdot b}{\lVert a \rVert\, \lVert b \rVert}$. Return the `(V, V)` matrix of
+# $\cos(a, b) = \dfrac{a \cdot b}{\lVert a \rVert\, \lVert b \rVert}$. Return the `(n, n)` matrix of
 # cosine similarities between all pairs of **rows** of `E` (no loops needed: normalise the rows,
 # then one matrix product). You may assume no row is all zeros.
 
 # %% nbgrader={"grade": false, "grade_id": "cosine_similarity_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cosine_similarity_matrix(E: torch.Tensor) -> torch.Tensor:
-    """(V, V) cosine similarities between the rows of E (V, d)."""
+    """(n, n) cosine similarities between the rows of E (n, d)."""
     ### BEGIN SOLUTION
-    unit = E / E.norm(dim=1, keepdim=True)  # (V, d)
-    return unit @ unit.T  # (V, V)
+    unit = E / E.norm(dim=1, keepdim=True)  # (n, d)
+    return unit @ unit.T  # (n, n)
     ### END SOLUTION
 
 
@@ -259,7 +344,7 @@ _ref = F.cosine_similarity(_E.double().unsqueeze(1), _E.double().unsqueeze(0), d
 ### END REFERENCE
 check_close(cosine_similarity_matrix(_E), _ref, "cosine_similarity_matrix of a (7, 5) matrix", atol=1e-5,
             hint="normalise each row (dim=1) to length 1 before the product")
-# Edge cases: duplicate, parallel and opposite rows (cosines exactly 1 and -1), a square matrix (V == d) and
+# Edge cases: duplicate, parallel and opposite rows (cosines exactly 1 and -1), a square matrix (n == d) and
 # 1-dimensional vectors (where a norm without keepdim=True broadcasts silently), entries of about 1e12 (the
 # product of two squared norms overflows float32; normalising first does not), a single row.
 _g = torch.Generator().manual_seed(42)
@@ -290,8 +375,8 @@ for _what, _E in _cases:
 def most_similar(E: torch.Tensor, index: int, k: int) -> torch.Tensor:
     """LongTensor (k,): rows of E most cosine-similar to row `index`, excluding it, best first."""
     ### BEGIN SOLUTION
-    unit = E / E.norm(dim=1, keepdim=True)  # (V, d)
-    sims = unit @ unit[index]  # (V,)
+    unit = E / E.norm(dim=1, keepdim=True)  # (n, d)
+    sims = unit @ unit[index]  # (n,)
     sims[index] = -float("inf")
     return sims.topk(k).indices
     ### END SOLUTION
@@ -409,7 +494,7 @@ _ref = -(F.logsigmoid((_U[_o] * _vc).sum(-1)) + F.logsigmoid(-(_U[_n] @ _vc.unsq
 _ref.backward()
 ### END REFERENCE
 _loss = _model(_c, _o, _n)
-check_close(_loss, _ref.detach(), "loss for a random batch (B=5, K=3, V=11, d=6)", atol=1e-5,
+check_close(_loss, _ref.detach(), "loss for a random batch (B=5, K=3, |V|=11, d=6)", atol=1e-5,
             hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]; v from center_embed, u from context_embed")
 _loss.backward()
 # The gradients themselves (not only that they exist): a detached or numpy loss has none.
@@ -456,8 +541,9 @@ for _B, _K, _large, _seed in ((1, 1, False, 62), (4, 1, False, 63), (1, 3, False
 # ## Part 7. CBOW (2 points)
 #
 # Continuous bag-of-words predicts the middle word from the **average** of its context
-# embeddings: for `context (B, C)`, return the logits `out(mean_C embed(context))` of shape `(B, V)`.
-# Attributes: `embed = nn.Embedding(V, dim)` and `out = nn.Linear(dim, V)`.
+# embeddings: for `context (B, C)` ($C$ context words here, not the matrix $\mathbf{C}$), return the logits
+# `out(mean_C embed(context))` of shape `(B, |V|)`.
+# Attributes: `embed = nn.Embedding(vocab_size, dim)` and `out = nn.Linear(dim, vocab_size)`.
 
 # %% nbgrader={"grade": false, "grade_id": "CBOW", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CBOW(nn.Module):
@@ -467,16 +553,16 @@ class CBOW(nn.Module):
         self.out = nn.Linear(dim, vocab_size)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        """Logits (B, V) for the middle word of each context window (B, C)."""
+        """Logits (B, |V|) for the middle word of each context window (B, C)."""
         ### BEGIN SOLUTION
-        return self.out(self.embed(context).mean(dim=1))  # (B, C, d) -> (B, d) -> (B, V)
+        return self.out(self.embed(context).mean(dim=1))  # (B, C, d) -> (B, d) -> (B, |V|)
         ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_CBOW", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 cbow = check_implemented(CBOW, 10, 3)
 check_true(isinstance(cbow.embed, nn.Embedding) and isinstance(cbow.out, nn.Linear),
-           "CBOW needs attributes embed (nn.Embedding(V, dim)) and out (nn.Linear(dim, V)); "
+           "CBOW needs attributes embed (nn.Embedding(vocab_size, dim)) and out (nn.Linear(dim, vocab_size)); "
            f"got {type(getattr(cbow, 'embed', None)).__name__} and {type(getattr(cbow, 'out', None)).__name__}")
 logits = check_implemented(cbow, torch.tensor([[1, 2, 3, 4], [0, 0, 9, 9]]))
 check_shape(logits, (2, 10), "CBOW logits for a (2, 4) context batch")
@@ -502,7 +588,7 @@ _ctx = torch.randint(0, 13, (3, 6), generator=_g)
 ### BEGIN REFERENCE
 _ref = _cbow.embed.weight.detach().double()[_ctx].mean(1) @ _cbow.out.weight.detach().double().T + _cbow.out.bias.detach().double()
 ### END REFERENCE
-check_close(_cbow(_ctx), _ref, "CBOW logits for a random (3, 6) context batch, V=13, dim=5", atol=1e-5,
+check_close(_cbow(_ctx), _ref, "CBOW logits for a random (3, 6) context batch, |V|=13, dim=5", atol=1e-5,
             hint="average (not sum) the context embeddings over dim 1, then apply out")
 # Edge cases: a batch of one (B=1), a one-word context (C=1), a word repeated in a context (it counts as
 # often as it appears).
@@ -515,7 +601,7 @@ for _what, _ctx in (("a batch of one, context (1, 4)", torch.tensor([[4, 0, 7, 2
     _ref = _cbow.embed.weight.detach().double()[_ctx].mean(1) @ _cbow.out.weight.detach().double().T + _cbow.out.bias.detach().double()
     ### END REFERENCE
     check_close(_cbow(_ctx), _ref, f"CBOW logits for {_what}", atol=1e-5,
-                hint="logits have shape (B, V) also when B or C is 1 (no squeeze()); each context word counts "
+                hint="logits have shape (B, |V|) also when B or C is 1 (no squeeze()); each context word counts "
                      "as often as it appears")
 ### END HIDDEN TESTS
 
@@ -553,7 +639,7 @@ for epoch in range(epochs):
     print(f"epoch {epoch + 1}: mean loss {sum(losses[-50:]) / len(losses[-50:]):.3f}")
 
 # %% nbgrader={"grade": false, "grade_id": "inspect_neighbours", "locked": true, "schema_version": 3, "solution": false, "task": false}
-E = sgns.center_embed.weight.detach()                      # (V, d)
+E = sgns.center_embed.weight.detach()                      # (|V|, d)
 for word in ["cat", "apple", "car", "king", "red", "drove"]:
     ids = most_similar(E, vocab.stoi[word], 5)
     print(f"{word:>6} ({category_of(word)}): " + ", ".join(vocab.itos[int(i)] for i in ids))

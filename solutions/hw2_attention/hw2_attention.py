@@ -2,17 +2,19 @@
 # # Homework 2: self-attention, multi-head attention and positions
 #
 # In this homework you write, from scratch, the pieces of lectures 2 and 3 that every
-# Transformer is made of, and check them against PyTorch's own implementations:
+# Transformer is made of, check them against PyTorch's own implementations, and answer three
+# written questions on why they are built that way:
 #
-# | part | you implement | points |
-# | --- | --- | --- |
-# | 1 | `scaled_dot_product_attention` | 6 |
-# | 2 | `causal_mask` | 3 |
-# | 3 | `window_mask` (truncated self-attention) | 3 |
-# | 4 | `padding_mask` | 3 |
-# | 5 | `SelfAttention` (one head, learned $W^q, W^k, W^v$) | 3 |
-# | 6 | `MultiHeadAttention` | 9 |
-# | 7 | `sinusoidal_positional_encoding` | 3 |
+# | part | you implement / answer | graded automatically | graded by hand |
+# | --- | --- | --- | --- |
+# | 1 | `scaled_dot_product_attention`; written question `written_scaling` | 6 | 3 |
+# | 2 | `causal_mask` | 3 | |
+# | 3 | `window_mask` (truncated self-attention) | 3 | |
+# | 4 | `padding_mask` | 3 | |
+# | 5 | `SelfAttention` (one head, learned $W^q, W^k, W^v$) | 3 | |
+# | 6 | `MultiHeadAttention`; written question `written_heads` | 9 | 3 |
+# | 7 | `sinusoidal_positional_encoding`; written question `written_positions` | 3 | 2 |
+# | | **total: 38 points** | **30** | **8** |
 #
 # Then (part 8, not graded) you put your multi-head attention, your positional encoding and your
 # causal mask together in a tiny model that learns to copy the previous token, and look at its
@@ -23,15 +25,43 @@
 # ones are here for you, and more (hidden) tests with other sizes, masks and edge cases run when
 # your notebook is graded, among them comparisons with `torch.nn.functional.scaled_dot_product_attention`
 # and `torch.nn.MultiheadAttention`. Every question is graded independently.
+#
+# **Written questions** (graded by hand). Write your answer in the Markdown cell under each
+# question, in place of `YOUR ANSWER HERE` (a few sentences; formulas as `$...$`). Your instructor
+# scores them after the deadline: until then your feedback lists them as *needs manual grading*,
+# and the self-check lists them without checking them.
+#
 # Check yourself before submitting: *Kernel → Restart & Run All*, then
 # `!{sys.executable} -m autograder check hw2_attention.ipynb` in a cell of this notebook (it runs a fresh
 # copy of the saved notebook as the grader does, visible tests only; save first), or
 # `python -m autograder check hw2_attention.ipynb` in a terminal of the course's environment (JupyterLab's
 # terminal when it was started with `make lab`).
 #
-# **Conventions** (as in the lectures). Tensors are batch-first and float32: $B$ batch, $L$
-# ($L_q$, $L_k$ when queries and keys differ) sequence length, $d_k$ query/key size, $d_v$ value
-# size, $d$ = $d_{\text{model}}$ model size, $H$ heads, $d_h = d / H$ head size.
+# **Notation.** The course's one symbol table (`lectures/notation.md`, the same in every lecture and
+# homework):
+#
+# | symbol | meaning |
+# | --- | --- |
+# | $B$ | batch size (tensors are batch-first) |
+# | $L$; $L_q$, $L_k$ | sequence length; query and key lengths when they differ |
+# | $\mathcal{V}$, $\lvert\mathcal{V}\rvert$ | the vocabulary and its size |
+# | $\mathbf{C}$ | word–word co-occurrence counts, $\lvert\mathcal{V}\rvert \times \lvert\mathcal{V}\rvert$ |
+# | $\mathbf{E}$ | embedding matrix, one row per word, $\lvert\mathcal{V}\rvert \times d$ |
+# | $d$ = $d_{\text{model}}$ | model (embedding) size |
+# | $d_k$, $d_v$ | query/key size, value size |
+# | $H$, $d_h = d / H$ | number of heads, size of one head |
+# | $\mathbf{X}$ | the input sequence, one row per position, $L \times d$ |
+# | $W^q, W^k, W^v, W^o$ | learned projections to queries, keys, values, and back to $d$ |
+# | $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ | queries, keys, values: $\mathbf{X}W^q$, $\mathbf{X}W^k$, $\mathbf{X}W^v$ |
+# | $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$ | attention scores (logits), $L_q \times L_k$ |
+# | $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$ | attention weights, each row sums to 1 |
+# | $\mathbf{A}\mathbf{V}$ | the attention output, $L_q \times d_v$ |
+# | mask | boolean, **True = may attend / is a real position** |
+# | $\mathbf{P}$ | positional encoding, $L \times d$, added to the embeddings |
+#
+# Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
+#
+# **Conventions** (as in the lectures). Tensors are batch-first and float32.
 # **Every boolean mask means True = may attend / is a real position**, the convention of
 # `torch.nn.functional.scaled_dot_product_attention`. (`torch.nn.MultiheadAttention`'s
 # `key_padding_mask` and boolean `attn_mask` use the opposite convention, True = *blocked*: to
@@ -92,11 +122,12 @@ def attempt_pair(what, fn, *args, hint=None, **kwargs):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 1. Scaled dot-product attention (6 points)
 #
-# In the batch-first row convention of lecture 2 (row $i$ of $Q$ is the query $q^i$, row $j$ of
-# $K$ and $V$ the key $k^j$ and value $v^j$):
+# In the batch-first row convention of lecture 2 (row $i$ of $\mathbf{Q}$ is the query $q^i$, row $j$ of
+# $\mathbf{K}$ and $\mathbf{V}$ the key $k^j$ and value $v^j$), the scores $\mathbf{S}$ and the weights $\mathbf{A}$ are
 #
-# $$A = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) \ \text{(over each row, i.e. over the keys)},
-#   \qquad \text{output} = A V .$$
+# $$\mathbf{S} = \frac{\mathbf{Q} \mathbf{K}^\top}{\sqrt{d_k}},\qquad
+#   \mathbf{A} = \mathrm{softmax}(\mathbf{S}) \ \text{(over each row, i.e. over the keys)},
+#   \qquad \text{output} = \mathbf{A} \mathbf{V} .$$
 #
 # Implement `scaled_dot_product_attention(q, k, v, mask=None)`:
 #
@@ -261,6 +292,33 @@ for _what, _mm in (("no mask", None), ("mask (B, Lq, Lk), real keys scoring 200 
                 f"output ({_what}) compared with F.scaled_dot_product_attention", rtol=1e-4, atol=1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_scaling_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (3 points, graded by hand)
+#
+# Why are the scores divided by $\sqrt{d_k}$? Suppose the entries of a query $q$ and a key $k$ are
+# independent, with mean 0 and variance 1. What are the mean and the variance of $q \cdot k$ for
+# $d_k$ entries? What would happen to $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$, and to its
+# gradients, with $d_k = 512$ and no scaling? (You may check it in a scratch cell:
+# `torch.softmax(torch.randn(512) @ torch.randn(512, 10), -1)` with and without `/ 512 ** 0.5`.)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_scaling", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is a sum of $d_k$ independent terms, each with mean
+# $0$ and variance $\mathrm{E}[q_i^2]\,\mathrm{E}[k_i^2] = 1$, so $q \cdot k$ has mean 0 and variance
+# $d_k$ (standard deviation $\sqrt{d_k}$, about 22.6 for $d_k = 512$). Without scaling, the scores of
+# one query differ by tens, and the softmax saturates: almost all the weight goes to the largest score
+# and $\mathbf{A}$ is nearly one-hot. A saturated softmax has tiny gradients
+# ($\partial a_i / \partial s_j = a_i(\delta_{ij} - a_j) \approx 0$ when every $a$ is 0 or 1), so the
+# projections $W^q, W^k$ barely learn. Dividing by $\sqrt{d_k}$ gives the scores variance 1 whatever
+# $d_k$, so the softmax stays in its sensitive range, at least at initialisation.
+#
+# **Rubric (3 points).**
+# - 1 point: the variance of the dot product grows with $d_k$ (it is $d_k$: mean 0, std $\sqrt{d_k}$), with
+#   the one-line reason (sum of $d_k$ independent unit-variance terms).
+# - 1 point: large scores make the softmax saturate (weights close to one-hot).
+# - 1 point: a saturated softmax has vanishing gradients, so learning stalls; dividing by $\sqrt{d_k}$
+#   restores variance 1 for any $d_k$. ("It keeps numbers small" or "avoids overflow" alone: 0 for this
+#   point.)
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 2. The causal mask (3 points)
 #
@@ -411,10 +469,10 @@ for _lengths, _max_len in ((torch.tensor([3, 7, 0, 5]), 7), (torch.tensor([1]), 
 # ## Part 5. A self-attention layer (3 points)
 #
 # One head of self-attention with learned projections (lecture 2, section 4.2). For an input
-# $X$ of shape `(B, L, d_in)`:
+# $\mathbf{X}$ of shape `(B, L, d_in)`:
 #
-# $$Q = X W_q,\quad K = X W_k,\quad V = X W_v \quad (B, L, d_{out}),\qquad
-#   A = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_{out}}}\right),\qquad \text{out} = A V .$$
+# $$\mathbf{Q} = \mathbf{X} W^q,\quad \mathbf{K} = \mathbf{X} W^k,\quad \mathbf{V} = \mathbf{X} W^v \quad (B, L, d_{out}),\qquad
+#   \mathbf{A} = \mathrm{softmax}\!\left(\frac{\mathbf{Q} \mathbf{K}^\top}{\sqrt{d_{out}}}\right),\qquad \text{out} = \mathbf{A} \mathbf{V} .$$
 #
 # The projections are given: `self.query`, `self.key`, `self.value` are
 # `nn.Linear(d_in, d_out, bias=False)` (so $d_k = d_v = d_{out}$). Write `forward(x, mask=None)`,
@@ -464,7 +522,7 @@ check_shape(out, (2, 5, 6), "SelfAttention(d_in=4, d_out=6) output for x (2, 5, 
 check_shape(weights, (2, 5, 5), "SelfAttention(d_in=4, d_out=6) weights for x (2, 5, 4)")
 check_probabilities(weights, dim=-1, name="SelfAttention weights (B=2, L=5)")
 
-# A worked example: W_q = 2 I, W_k = I, W_v swaps the two features.
+# A worked example: W^q = 2 I, W^k = I, W^v swaps the two features.
 layer = SelfAttention(2, 2)
 with torch.no_grad():
     layer.query.weight.copy_(torch.tensor([[2., 0.], [0., 2.]]))
@@ -602,13 +660,13 @@ for _what, _mod, _xx, _mm in _edge:
 # ## Part 6. Multi-head attention (9 points)
 #
 # Lecture 3: $H$ heads side by side, each with its own projections, concatenated and projected by
-# $W_O$. As in `torch.nn.MultiheadAttention`, one `(d, d)` projection computes all heads at once
+# $W^o$. As in `torch.nn.MultiheadAttention`, one `(d, d)` projection computes all heads at once
 # and its output is **split** into $H$ chunks of size $d_h = d / H$: head $h$ uses the features
 # `[h * dh, (h + 1) * dh)` of each projection.
 #
-# $$Q = X_q W_q,\ K = X_k W_k,\ V = X_v W_v \ \to\ \text{split into } (B, H, L, d_h),\qquad
-#   O_h = \mathrm{softmax}\!\left(\frac{Q_h K_h^\top}{\sqrt{d_h}}\right) V_h,\qquad
-#   \mathrm{MHA} = [O_1, \dots, O_H]\, W_O + b_O .$$
+# $$\mathbf{Q} = \mathbf{X}_q W^q,\ \mathbf{K} = \mathbf{X}_k W^k,\ \mathbf{V} = \mathbf{X}_v W^v \ \to\ \text{split into } (B, H, L, d_h),\qquad
+#   O_h = \mathrm{softmax}\!\left(\frac{\mathbf{Q}_h \mathbf{K}_h^\top}{\sqrt{d_h}}\right) \mathbf{V}_h,\qquad
+#   \mathrm{MHA} = [O_1, \dots, O_H]\, W^o + b^o .$$
 #
 # `MultiHeadAttention(d_model, num_heads, bias=True)`:
 #
@@ -872,6 +930,34 @@ for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5
         check_close(_out, _out_ref, f"output of {_name}, compared with nn.MultiheadAttention", rtol=1e-4, atol=1e-5, hint=_HINT)
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_heads_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (3 points, graded by hand)
+#
+# Your `MultiHeadAttention` with $H$ heads of size $d_h = d / H$ has exactly as many parameters as one
+# head of size $d$: $4d^2$ weights (plus biases). So what do several heads buy? Explain what one head
+# can compute for a query that $H$ heads improve on, give one concrete example of two things a layer
+# may want to attend to at once (part 8's copy model or a sentence), and say what each head gives up.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_heads", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** One head computes, for each query, *one* softmax distribution over the keys, so its output is
+# a single weighted average of the values: to take information from two places it must split its
+# weight between them and blur them into one vector. $H$ heads compute $H$ independent distributions,
+# each comparing queries and keys in its own $d_h$-dimensional subspace, and the concatenation keeps
+# their results apart for $W^o$ to combine. Example: in *"the cat that chased the dog was hungry"*,
+# *was* wants its subject *cat* (agreement) and also its neighbour *dog*'s position (local order);
+# in the copy task of part 8, one head can look at position $t - 1$ while another looks at $t$. The
+# price is not parameters or time (same $4d^2$ weights, about the same compute) but rank: each head's
+# scores use only $d_h = d/H$ dimensions, so with too many heads each head becomes too small to
+# express fine comparisons.
+#
+# **Rubric (3 points).**
+# - 1 point: one head gives one attention distribution per query, so one weighted average
+#   (attending to two places means averaging them).
+# - 1 point: $H$ heads give $H$ independent distributions in different subspaces (different relations
+#   at once), with a concrete example.
+# - 1 point: the cost: same number of parameters and similar compute, but each head works in
+#   $d_h = d/H$ dimensions (lower-rank scores), so more heads is not always better.
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 7. Sinusoidal positional encoding (3 points)
 #
@@ -933,6 +1019,33 @@ for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2), (1, 2), (3, 64), (5, 10)
     check_close(_pe, _reference_pe(_max_len, _d), f"sinusoidal_positional_encoding({_max_len}, {_d})", rtol=0, atol=1e-4,
                 hint="PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d)), interleaved")
 ### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_positions_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (2 points, graded by hand)
+#
+# Without a positional encoding, self-attention is *permutation equivariant*. Let $\Pi$ be a
+# permutation matrix and feed $\Pi\mathbf{X}$ instead of $\mathbf{X}$: show in a few lines what
+# happens to $\mathbf{Q}, \mathbf{K}, \mathbf{V}$, to $\mathbf{S}$, to $\mathbf{A}$ and to the output
+# $\mathbf{A}\mathbf{V}$. Then give an example of two inputs such a model cannot tell apart although
+# the difference matters, and say how $\mathbf{P}$ (added to the embeddings) fixes it.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_positions", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** $\Pi\mathbf{X}$ gives $\Pi\mathbf{Q}$, $\Pi\mathbf{K}$, $\Pi\mathbf{V}$ (the projections act on each
+# row), so $\mathbf{S}' = \Pi\mathbf{Q}\mathbf{K}^\top \Pi^\top / \sqrt{d_k} = \Pi\mathbf{S}\Pi^\top$. A row-wise
+# softmax does not care in which order rows and columns come, so $\mathbf{A}' = \Pi\mathbf{A}\Pi^\top$,
+# and the output is $\Pi\mathbf{A}\Pi^\top \Pi\mathbf{V} = \Pi\mathbf{A}\mathbf{V}$ since $\Pi^\top \Pi = I$: the
+# same vectors, reordered. Each word gets the same output wherever it stands, so *"dog bites man"* and
+# *"man bites dog"* give the same vector for *dog*, and a model that pools over positions cannot tell
+# the two sentences apart (in part 8, a position cannot find "the previous token"). Adding
+# $\mathbf{P}$ makes the input of a word depend on its position, so the equality breaks and order
+# becomes visible.
+#
+# **Rubric (2 points).**
+# - 1 point: the derivation: $\mathbf{S} \to \Pi\mathbf{S}\Pi^\top$, $\mathbf{A} \to \Pi\mathbf{A}\Pi^\top$,
+#   output $\to \Pi \cdot$ output (using $\Pi^\top \Pi = I$ and that a row-wise softmax commutes with
+#   permutations).
+# - 1 point: the consequence with an example (word order invisible: "dog bites man", or part 8's task)
+#   and how adding $\mathbf{P}$ breaks the symmetry.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part8", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 8. Put it together: a model that copies the previous token (not graded)

@@ -3,15 +3,17 @@
 #
 # You build the encoder and decoder layers of the Transformer, check that they compute exactly
 # what PyTorch's own layers compute, write the two classic decoders, and finally train a small
-# Transformer made of *your* layers on a toy sequence-to-sequence task.
+# Transformer made of *your* layers on a toy sequence-to-sequence task. Three written questions
+# ask why the decoder is built and run the way it is.
 #
-# | part | you implement | points |
-# | --- | --- | --- |
-# | 1 | `shift_right` (teacher forcing) | 2 |
-# | 2 | `EncoderLayer` | 6 |
-# | 3 | `DecoderLayer` | 6 |
-# | 4 | `greedy_decode` | 4 |
-# | 5 | `beam_search` | 6 |
+# | part | you implement / answer | graded automatically | graded by hand |
+# | --- | --- | --- | --- |
+# | 1 | `shift_right` (teacher forcing) | 2 | |
+# | 2 | `EncoderLayer` | 6 | |
+# | 3 | `DecoderLayer`; written question `written_causal` | 6 | 2 |
+# | 4 | `greedy_decode`; written question `written_exposure_bias` | 4 | 3 |
+# | 5 | `beam_search`; written question `written_beam` | 6 | 3 |
+# | | **total: 32 points** | **24** | **8** |
 #
 # Every question is graded on its own: the decoding tests use a small stand-in model, not your
 # layers, so one mistake costs one question. Visible tests are here; hidden tests with other
@@ -21,9 +23,38 @@
 # `python -m autograder check hw3_transformer.ipynb` in a terminal of the course's environment (JupyterLab's
 # terminal when it was started with `make lab`).
 #
+# **Written questions** (graded by hand). Write your answer in the Markdown cell under each
+# question, in place of `YOUR ANSWER HERE` (a few sentences; formulas as `$...$`). Your instructor
+# scores them after the deadline: until then your feedback lists them as *needs manual grading*,
+# and the self-check lists them without checking them.
+#
 # Conventions: batch-first tensors, float32. **Every boolean mask in this course means
 # True = real token / may attend.** PyTorch's `nn.MultiheadAttention` wants the opposite for
 # `key_padding_mask` and boolean `attn_mask` (True = *blocked*), so convert with `~mask`.
+#
+# **Notation.** The course's one symbol table (`lectures/notation.md`, the same in every lecture and
+# homework):
+#
+# | symbol | meaning |
+# | --- | --- |
+# | $B$ | batch size (tensors are batch-first) |
+# | $L$; $L_q$, $L_k$ | sequence length; query and key lengths when they differ |
+# | $\mathcal{V}$, $\lvert\mathcal{V}\rvert$ | the vocabulary and its size |
+# | $\mathbf{C}$ | word–word co-occurrence counts, $\lvert\mathcal{V}\rvert \times \lvert\mathcal{V}\rvert$ |
+# | $\mathbf{E}$ | embedding matrix, one row per word, $\lvert\mathcal{V}\rvert \times d$ |
+# | $d$ = $d_{\text{model}}$ | model (embedding) size |
+# | $d_k$, $d_v$ | query/key size, value size |
+# | $H$, $d_h = d / H$ | number of heads, size of one head |
+# | $\mathbf{X}$ | the input sequence, one row per position, $L \times d$ |
+# | $W^q, W^k, W^v, W^o$ | learned projections to queries, keys, values, and back to $d$ |
+# | $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ | queries, keys, values: $\mathbf{X}W^q$, $\mathbf{X}W^k$, $\mathbf{X}W^v$ |
+# | $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$ | attention scores (logits), $L_q \times L_k$ |
+# | $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$ | attention weights, each row sums to 1 |
+# | $\mathbf{A}\mathbf{V}$ | the attention output, $L_q \times d_v$ |
+# | mask | boolean, **True = may attend / is a real position** |
+# | $\mathbf{P}$ | positional encoding, $L \times d$, added to the embeddings |
+#
+# Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
 
 # %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
@@ -365,6 +396,31 @@ for _norm_first in (False, True):
                     hint="the causal mask is (Lt, Lt), sized by the TARGET; keep the masks' (B, L) shapes (no .squeeze())")
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_causal_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 1 (2 points, graded by hand)
+#
+# In your `DecoderLayer` the self-attention is always causal, while the cross-attention only masks
+# padding. Why is each the right choice? Say what would go wrong, in training and then at test time,
+# if the decoder's self-attention were not causal.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_causal", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The decoder is trained with teacher forcing: the whole shifted target goes in at once, so the
+# input at position $t + 1$ is the very token $y_t$ that position $t$ must predict. Without the causal
+# mask, position $t$ could attend to it and copy it: the training loss drops to almost zero while the
+# model learns nothing about predicting. At test time the decoder generates left to right and the
+# future tokens do not exist yet, so the model faces inputs it never had to do without, and its
+# outputs are wrong (the train/test mismatch makes it useless). Cross-attention looks at the encoder's
+# output, the *source*, which is entirely known before decoding starts; attending to all of it
+# leaks nothing about the target, so every target position may use every source position (only
+# padding, which is not part of the source, is masked).
+#
+# **Rubric (2 points).**
+# - 1 point: causal self-attention: with teacher forcing the next target token is in the decoder's
+#   input; without the mask the model copies it (near-zero training loss) and fails at inference, where
+#   the future is unknown.
+# - 1 point: cross-attention reads the source, fully known in advance, so no mask is needed except for
+#   padding.
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 4. Greedy decoding (4 points)
 #
@@ -372,7 +428,7 @@ for _norm_first in (False, True):
 # generated, one token at a time, always taking the most likely next token.
 #
 # `greedy_decode(model, src, bos_id, eos_id, max_len)` works with any model that has
-# `encode(src) -> memory` and `decode(tgt_in, memory) -> logits (B, Lt, V)` (the logits at the
+# `encode(src) -> memory` and `decode(tgt_in, memory) -> logits (B, Lt, |V|)` (the logits at the
 # last position score the next token). For each source row return the list of generated token
 # ids **without** BOS, ending with EOS if EOS was produced within `max_len` tokens (a row stops
 # at its own EOS; other rows go on). Return `list[list[int]]`.
@@ -451,6 +507,34 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
                      "[eos]; at most max_len tokens (BOS does not count)")
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_exposure_bias_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 2 (3 points, graded by hand)
+#
+# The model is trained with teacher forcing (part 1), but `greedy_decode` runs it *free*: it feeds
+# back its own predictions. Explain **exposure bias**: what does the decoder see during training that
+# it does not see at test time, and why can one early mistake spoil the rest of the output? Name one
+# remedy from lecture 5 and explain how it works (and what it costs a Transformer).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_exposure_bias", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** In training, the decoder's input at every step is the *correct* previous token; at test time it
+# is its own previous output, which may be wrong. The model has never seen its own mistakes during
+# training, so after one wrong token it is conditioned on a prefix unlike any it was trained on, and
+# it is likely to make further errors: one step wrong, every step wrong (error propagation). A remedy
+# is **scheduled sampling**: during training, replace each ground-truth input token by the model's
+# own prediction with a probability that grows over training, so the model learns to continue from
+# its own mistakes. For a Transformer this costs parallelism: the model's predictions must first be
+# computed (an extra decoding pass) before the mixed input can be fed. (Adding noise to the decoder
+# input, or training on the model's own samples, are other answers.)
+#
+# **Rubric (3 points).**
+# - 1 point: training inputs are ground-truth tokens, test inputs are the model's own predictions
+#   (the mismatch).
+# - 1 point: a wrong token leads to prefixes never seen in training, so errors compound (error
+#   propagation).
+# - 1 point: a remedy explained (scheduled sampling with its increasing schedule, or noisy/own-sample
+#   inputs); 0.5 for naming it without how it works. Beam search alone is not a remedy for the
+#   mismatch (0.5).
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 5. Beam search (6 points)
 #
@@ -464,7 +548,7 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
 # `beam_search(model, src, bos_id, eos_id, beam_size, max_len)` for one source `src (1, Ls)`
 # returns `(tokens, score)`: the best finished hypothesis (token ids without BOS, EOS included if
 # produced) and its total log-probability (EOS's included). With `beam_size=1` it is greedy
-# decoding; with `beam_size >= V ** max_len` it is exhaustive search.
+# decoding; with `beam_size >= |V| ** max_len` ($\lvert\mathcal{V}\rvert$ the vocabulary size) it is exhaustive search.
 
 # %% nbgrader={"grade": false, "grade_id": "beam_search", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @torch.no_grad()
@@ -553,7 +637,7 @@ for _seed, _V, _max_len, _src0 in ((22, 4, 4, 2), (21, 5, 3, 3), (30, 4, 4, 1), 
     check_equal([int(t) for t in _tokens1], _seq[1:], f"beam_search with beam_size=1 on ToySeq2Seq(V={_V}, seed={_seed}) (greedy)")
 
 # Edge cases where every correct beam search finds the exhaustive optimum: max_len=1 (the best first
-# token, with EOS second), EOS as the best first token (any beam size), beam_size >= V with max_len=2
+# token, with EOS second), EOS as the best first token (any beam size), beam_size >= |V| with max_len=2
 for _seed, _V, _src0, _beam, _max_len in ((23, 5, 0, 3, 1), (62, 6, 3, 2, 5), (67, 6, 0, 3, 4), (21, 5, 1, 7, 2)):
     _toy = ToySeq2Seq(vocab_size=_V, seed=_seed, scale=1.0)
     _src = torch.tensor([[_src0, 0]])
@@ -587,6 +671,36 @@ for _beam in (5 ** 3, 1):
                      "on a tie); sort by the score only")
     check_close(torch.tensor(float(_score)), torch.tensor(_want_score), _what + ": score", atol=1e-4)
 ### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "written_beam_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Written question 3 (3 points, graded by hand)
+#
+# (a) Give a small example (two steps, with probabilities) where greedy decoding does not return the
+# most probable sequence and beam search with `beam_size=2` does.
+# (b) Your beam search ranks hypotheses by total log-probability, without length normalisation.
+# Which outputs does that favour, and how would you correct it?
+# (c) When (lecture 5) is beam search *not* what you want, and what is used instead?
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "written_beam", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** (a) Vocabulary {A, B, EOS}. Step 1: $p(A) = 0.6$, $p(B) = 0.4$. After A the model is unsure:
+# $p(\cdot \mid A) = (0.4, 0.3, 0.3)$; after B it is sure: $p(EOS \mid B) = 0.9$. Greedy takes A and
+# then its best continuation: probability $0.6 \times 0.4 = 0.24$. A beam of 2 keeps both A and B and
+# finds B EOS with $0.4 \times 0.9 = 0.36 > 0.24$.
+# (b) Every token multiplies the probability by a factor $\le 1$ (adds a negative log-probability), so
+# shorter hypotheses score higher: it favours ending early. Dividing the log-probability by the length
+# (or by $\text{length}^\alpha$) corrects it.
+# (c) Beam search suits tasks with one right answer (translation, speech recognition, our dates). For
+# open-ended generation (stories, dialogue, text-to-speech) the most probable sequences are dull and
+# repetitive (loops of the same phrase), so sampling with some randomness (top-$k$, nucleus sampling,
+# temperature) works better.
+#
+# **Rubric (3 points).**
+# - 1 point: (a) a correct numerical example: greedy's best first token leads to a lower total
+#   probability, and the beam of 2 finds the better sequence.
+# - 1 point: (b) no length normalisation favours short outputs (each token multiplies by $p \le 1$);
+#   normalise by length.
+# - 1 point: (c) open-ended / creative generation, where beam search gives repetitive, dull output;
+#   sampling is used instead (and beam search is good when there is one correct answer).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ## Part 6. A Transformer made of your layers (not graded)

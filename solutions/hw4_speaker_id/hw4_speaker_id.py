@@ -4,16 +4,19 @@
 # Given a few seconds of speech, say which of the known speakers is talking. The input is a
 # sequence of 40-dimensional log-mel frames (one every 10 ms), the output one of the speakers.
 # The course's sample model (a Transformer encoder and mean pooling) is the baseline; you build
-# the three things that beat it (as in NTU ML2022 HW4):
+# the three things that beat it (as in NTU ML2022 HW4), and write a short report on what each
+# bought in your own runs:
 #
-# | part | you implement | points |
-# | --- | --- | --- |
-# | 1 | `ConformerFeedForward`: the Macaron half-step feed-forward module | 3 |
-# | 2 | `ConformerConvModule`: pointwise conv, GLU, depthwise conv, batch norm, swish | 4 |
-# | 3 | `ConformerBlock`: ½FF, self-attention, convolution, ½FF, final norm | 5 |
-# | 4 | `SelfAttentionPooling`: a learned weighted average over frames | 4 |
-# | 5 | `AMSoftmax`: additive-margin softmax | 4 |
-# | 6 | train a model, write `predictions.csv` (graded against hidden labels, Kaggle style) | 8 |
+# | part | you implement / answer | graded automatically | graded by hand |
+# | --- | --- | --- | --- |
+# | 1 | `ConformerFeedForward`: the Macaron half-step feed-forward module | 3 | |
+# | 2 | `ConformerConvModule`: pointwise conv, GLU, depthwise conv, batch norm, swish | 4 | |
+# | 3 | `ConformerBlock`: ½FF, self-attention, convolution, ½FF, final norm | 5 | |
+# | 4 | `SelfAttentionPooling`: a learned weighted average over frames | 4 | |
+# | 5 | `AMSoftmax`: additive-margin softmax | 4 | |
+# | 6 | train a model, write `predictions.csv` (graded against hidden labels, Kaggle style) | 8 | |
+# | 7 | report: `report_1` (a Transformer variant), `report_2` (convolution), `report_3` (pooling and AM-softmax) | | 13 |
+# | | **total: 41 points** | **28** | **13** |
 #
 # Parts 1-5 are graded on their own: the block test replaces your feed-forward and convolution
 # modules by stand-ins, so one mistake costs one question. Visible tests are here; hidden tests
@@ -29,9 +32,37 @@
 # they were measured by training the four reference models on the default dataset). Training
 # does not run while the notebook is graded, so the file you submit is the one graded.
 #
+# **Part 7, the report,** is graded by hand: answer each report question in the Markdown cell
+# under it, in place of `YOUR ANSWER HERE`. Your instructor scores it after the deadline; until then
+# your feedback lists it as *needs manual grading*, and the self-check lists it without checking it.
+#
 # Conventions: batch-first tensors `(B, T, d)`, float32. **Every boolean mask in this course
 # means True = real frame.** `nn.MultiheadAttention`'s `key_padding_mask` wants True = padding,
-# so pass `~pad_mask`.
+# so pass `~pad_mask`. Here $T$ is the number of frames (the sequence length $L$ of the table).
+#
+# **Notation.** The course's one symbol table (`lectures/notation.md`, the same in every lecture and
+# homework):
+#
+# | symbol | meaning |
+# | --- | --- |
+# | $B$ | batch size (tensors are batch-first) |
+# | $L$; $L_q$, $L_k$ | sequence length; query and key lengths when they differ |
+# | $\mathcal{V}$, $\lvert\mathcal{V}\rvert$ | the vocabulary and its size |
+# | $\mathbf{C}$ | word–word co-occurrence counts, $\lvert\mathcal{V}\rvert \times \lvert\mathcal{V}\rvert$ |
+# | $\mathbf{E}$ | embedding matrix, one row per word, $\lvert\mathcal{V}\rvert \times d$ |
+# | $d$ = $d_{\text{model}}$ | model (embedding) size |
+# | $d_k$, $d_v$ | query/key size, value size |
+# | $H$, $d_h = d / H$ | number of heads, size of one head |
+# | $\mathbf{X}$ | the input sequence, one row per position, $L \times d$ |
+# | $W^q, W^k, W^v, W^o$ | learned projections to queries, keys, values, and back to $d$ |
+# | $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ | queries, keys, values: $\mathbf{X}W^q$, $\mathbf{X}W^k$, $\mathbf{X}W^v$ |
+# | $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$ | attention scores (logits), $L_q \times L_k$ |
+# | $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$ | attention weights, each row sums to 1 |
+# | $\mathbf{A}\mathbf{V}$ | the attention output, $L_q \times d_v$ |
+# | mask | boolean, **True = may attend / is a real position** |
+# | $\mathbf{P}$ | positional encoding, $L \times d$, added to the embeddings |
+#
+# Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
 
 # %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
@@ -606,6 +637,149 @@ if model is not None:
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_boss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
 # **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.85** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ## Part 7. Report (13 points, graded by hand)
+#
+# As in the original course's HW4 report: three questions about *your* model and *your* runs. Train
+# the configurations you compare in cells of your own below part 6 (copy its training cell, keep the
+# `if GRADING` guard so that grading skips training, and change the model line):
+#
+# | configuration | model line |
+# | --- | --- |
+# | Simple | `sample_model(dataset.num_speakers)` (`from coursekit.speaker_models import sample_model`) |
+# | Medium | `sample_model(dataset.num_speakers, nhead=4, num_layers=2)` |
+# | Strong | `conformer_classifier(dataset.num_speakers, ConformerBlock, None, None, d_model=80, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=15, dropout=0.1)` |
+# | Boss | part 6's cell as it is |
+#
+# Each takes 3-7 minutes on 2 CPU cores (the README's ladder table has the reference numbers). Quote
+# the numbers your runs print (`result.best_accuracy`, `result.history`: a list of
+# `(step, training loss, validation accuracy)`). **Figures**: save them as image files next to this notebook
+# (`plt.savefig("report_3.png")`), show them in your answer with `![validation accuracy](report_3.png)`
+# and hand the files in with the notebook (an image pasted into a cell is not kept when your
+# notebook is graded). A diagram may also be drawn as text in a code block (three backquotes).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "report_1_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Report question 1 (5 points)
+#
+# Introduce one **variant of the Transformer**: the Conformer you built, or another one (Longformer,
+# Linformer, Reformer, Performer, Branchformer, ...). Include a **diagram of its structure** (an image
+# file or a text drawing, see above), say how it **differs from the original Transformer encoder**
+# layer, and what problem the change addresses (and at what cost).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "report_1", "locked": false, "points": 5, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** The **Conformer** (Gulati et al., 2020), a Transformer encoder for speech:
+#
+# ```
+# x (B, T, d)
+#  ├─> ½ × FeedForward: LayerNorm, Linear d→4d, Swish, Dropout, Linear 4d→d, Dropout ──> (+) residual
+#  ├─> Multi-head self-attention: LayerNorm, MHSA, Dropout ──────────────────────────> (+) residual
+#  ├─> Convolution module: LayerNorm, pointwise conv d→2d, GLU, depthwise conv (k),
+#  │   BatchNorm, Swish, pointwise conv d→d, Dropout ─────────────────────────────────> (+) residual
+#  ├─> ½ × FeedForward (as above) ────────────────────────────────────────────────────> (+) residual
+#  └─> LayerNorm ──> y (B, T, d)
+# ```
+#
+# Differences from the original encoder layer (self-attention then one feed-forward network, each
+# with a residual connection and a post-LN, ReLU): a **convolution module** after the attention,
+# **two half-step feed-forward modules** around them (the "Macaron" sandwich, each added with weight
+# ½), layer norm **before** each module (pre-LN) plus a final layer norm, Swish instead of ReLU
+# (and, in the paper, relative positional encodings). Problem addressed: self-attention relates
+# every frame to every other (global context: who is speaking over the whole utterance), but is poor
+# at local patterns over a few neighbouring frames (formant transitions, pitch continuity), which a
+# convolution captures with few parameters. Combining both gave better speech recognition with fewer
+# parameters than a Transformer or a CNN alone. Cost: more layers per block (slower per block), a
+# kernel size to choose, and batch norm statistics to take care of with padding.
+#
+# **Rubric (5 points).**
+# - 2 points: a diagram of the variant's structure, blocks in the right order with the residual
+#   connections (1 if incomplete or partly wrong; 0 without a diagram).
+# - 2 points: the differences from the original Transformer encoder named precisely (Conformer: the
+#   convolution module, the half-step feed-forward modules, pre-LN and the final norm; an efficient
+#   Transformer: what replaces full attention and its cost in $L$, e.g. $O(L w)$ for Longformer's window,
+#   $O(L k)$ for Linformer's projection).
+# - 1 point: the problem it addresses and what it costs (local vs global patterns; time and memory on
+#   long inputs).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "report_2_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Report question 2 (4 points)
+#
+# Why does adding **convolution** to the Transformer help on this task? Support your answer with
+# **your own runs**: train at least a Transformer configuration (Simple or Medium) and Strong (the
+# same recipe with your Conformer blocks and mean pooling), and give a table of each one's
+# parameters and validation accuracy (and test accuracy if you have it). Explain the difference with
+# what a convolution over frames sees that self-attention does not, and say whether the comparison is
+# fair (parameters, time).
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "report_2", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** My runs (2500 steps each, the recipe of part 6):
+#
+# | configuration | parameters | best valid acc | test acc |
+# | --- | --- | --- | --- |
+# | Simple (1 Transformer layer) | 85,396 | 0.590 | 0.585 |
+# | Medium (2 Transformer layers, 4 heads) | 152,932 | 0.715 | 0.692 |
+# | Strong (2 Conformer blocks, mean pooling) | 216,420 | 0.700 | 0.747 |
+#
+# The Conformer beats the tuned Transformer on the test set by 5.5 points (on the small validation
+# split the two are within one utterance per speaker). A speaker shows in local spectral patterns that
+# last a few frames: formant positions and transitions, pitch and its movement, breathiness. The
+# depthwise convolution (kernel 15 frames = 150 ms) is a learned filter over exactly such
+# neighbourhoods, with the same weights at every position, so it extracts them with few parameters and
+# is insensitive to where they occur. Self-attention, without positions, compares frames regardless of
+# distance: it must learn locality from the data, with attention weights spread over all frames. With
+# both, attention gathers utterance-level evidence from features that the convolution has made local
+# and robust. The comparison is not perfectly fair: Strong has 40% more parameters than Medium
+# and took about as long to train (390 s vs 413 s), so part of the gain could be size; a Medium with
+# more parameters would settle it.
+#
+# **Rubric (4 points).**
+# - 1 point: a table (or list) of at least two of the student's own runs with parameters and
+#   accuracies, including one Transformer configuration and one Conformer configuration. Numbers that
+#   are obviously copied from the README without runs: 0 for this point.
+# - 2 points: the explanation: convolution captures local patterns over neighbouring frames (formants,
+#   pitch, a small receptive field with shared weights), complementary to attention's global view.
+#   1 point for "convolution is local" without relating it to speech or to attention.
+# - 1 point: the conclusion is supported by the numbers, and fairness is discussed (parameter count,
+#   training time, single seed / small validation set).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "report_3_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# ### Report question 3 (4 points)
+#
+# What do **self-attention pooling** and **AM-softmax** change? Compare Strong and Boss (and, if you
+# can, a run with only one of the two: pass `SelfAttentionPooling, None` or `None, AMSoftmax` to
+# `conformer_classifier`). Include **a plot from your runs**: validation accuracy against training
+# step for each configuration, from `result.history`. Explain what each part changes in the model and
+# why that helps speaker identification.
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "report_3", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# **Model answer.** ![validation accuracy against step for Strong and Boss](report_3.png)
+#
+# | configuration | best valid acc | test acc |
+# | --- | --- | --- |
+# | Strong (mean pooling, softmax head) | 0.700 | 0.747 |
+# | Boss (self-attention pooling, AM-softmax) | 0.860 | 0.857 |
+#
+# Boss's best validation accuracy is 16 points above Strong's, and its test accuracy 11 points.
+# **Self-attention pooling** replaces the plain average of the frames by a learned weighted average:
+# a score per frame, a softmax over time (padding excluded). Silent, noisy or unvoiced frames carry
+# little about the speaker; mean pooling mixes them in with the same weight as voiced frames, while
+# attention pooling learns to give them little weight, so the utterance vector is cleaner.
+# **AM-softmax** classifies by the cosine between the normalised utterance vector and each speaker's
+# normalised weight vector, scaled by $s$, and during training subtracts a margin $m$ from the true
+# class's cosine. A plain softmax only needs the right speaker to score highest; with the margin the
+# right speaker must win by $m$, so utterances of one speaker cluster tightly and speakers are pushed
+# apart on the sphere. That generalises better to unseen utterances (the test set), at the price of a
+# training loss that stays higher and two hyper-parameters ($s$, $m$) to tune.
+#
+# **Rubric (4 points).**
+# - 1 point: a plot from the student's own runs (validation accuracy or loss against step, at least two
+#   configurations, labelled axes), with the numbers it shows quoted.
+# - 1 point: self-attention pooling: learned weights over frames, so uninformative frames (silence,
+#   noise) count less than in mean pooling.
+# - 1 point: AM-softmax: cosine of normalised features and weights, scale $s$, a margin $m$ on the true
+#   class, hence more compact classes with larger gaps between speakers.
+# - 1 point: the explanation is tied to the student's evidence (which part helped how much, or an
+#   honest account when their runs disagree).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # ### Things to try (not graded)
