@@ -391,6 +391,10 @@ def grading_env(jobs: int, scratch: Path) -> dict:
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONHASHSEED="0", MPLBACKEND="Agg",
                PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE", NBGRADER_EXECUTION="autograde",
                JUPYTER_RUNTIME_DIR=str(scratch / "runtime"), **{ENV: "1"})
+    # The executors and their kernel launchers run the grader's own packages (not whatever an
+    # editable install points at, when COURSE_ROOT is another checkout).
+    env["PYTHONPATH"] = os.pathsep.join([*sandbox.course_package_parents(),
+                                         *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     return env
 
 

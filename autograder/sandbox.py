@@ -92,6 +92,13 @@ def readonly_paths() -> list[str]:
     return outer
 
 
+def course_package_parents() -> list[str]:
+    """The folders holding the ``autograder`` and ``coursekit`` packages this process runs."""
+    import autograder
+    import coursekit
+    return sorted({str(Path(m.__file__).resolve().parent.parent) for m in (autograder, coursekit)})
+
+
 def _system_binds() -> list[str]:
     args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -139,6 +146,10 @@ def bwrap_command(policy: SandboxPolicy, run_dir: str, submission_dir: str, assi
              "--perms", "0755", "--dir", "/run",
              "--bind", run_dir, KERNEL_RUN, "--ro-bind", submission_dir, SUBMISSION_RO,
              "--chdir", cwd, "--clearenv"]
+    # The kernel imports the course packages the grader itself runs (mounted read-only above),
+    # not whatever an editable install or the working directory would resolve to.
+    parents = sorted({os.path.dirname(p) for p in policy.readonly if os.path.basename(p) in ("autograder", "coursekit")})
+    env = dict(env, PYTHONPATH=os.pathsep.join(parents)) if parents else env
     for key, value in env.items():
         args += ["--setenv", key, value]
     inner = ["/bin/sh", "-c", f'cp -R {SUBMISSION_RO}/. . 2>/dev/null; exec "$@"', "sh", *argv]
