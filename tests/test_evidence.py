@@ -224,3 +224,76 @@ def test_hidden_tests_hold_no_reference_computation_while_grading(hw):
             used |= {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
             found = [n for n in used if n.startswith(leaky_names) or n.startswith(leaky_calls)]
             assert not found, (cell.metadata["nbgrader"]["grade_id"], found)
+
+
+STUDENT_WRAPPERS = ("check_implemented", "attempt")
+
+
+def _expected_from_student_code(source: str, graded: set[str]) -> list[str]:
+    """Checks in ``source`` whose expected value is computed by the code under test (a call of a
+    graded name, or of/on a value made by one). Such a check compares the student with
+    themselves in the self-check, but with the solution when graded (the grader withholds
+    expected values): the two would judge differently."""
+    tree = ast.parse(source)
+    student = set(graded)
+
+    def student_callee(func) -> bool:
+        """``f(...)`` or ``obj.method(...)`` with f/obj made by student code (``m.weight.norm()``
+        is arithmetic on the student's parameters, as the equations use them: not a call of it)."""
+        if isinstance(func, ast.Name):
+            return func.id in student or func.id in STUDENT_WRAPPERS
+        return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in student
+
+    def calls_student(node) -> bool:
+        return any(isinstance(n, ast.Call) and student_callee(n.func) for n in ast.walk(node))
+
+    for node in ast.walk(tree):               # names bound to what student code made (in source order)
+        if isinstance(node, ast.Assign) and calls_student(node.value):
+            student |= {t.id for t in ast.walk(ast.Tuple(elts=node.targets)) if isinstance(t, ast.Name)}
+    bad = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) in evidence.DEFERRED_CHECKS):
+            continue
+        expected = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "expected"), None)
+        if expected is None:
+            continue
+        as_arguments = {id(a) for n in ast.walk(expected) if isinstance(n, ast.Call) and not student_callee(n.func)
+                        for a in [*n.args, *(k.value for k in n.keywords)]}
+        offending = calls_student(expected) or any(
+            isinstance(n, ast.Name) and n.id in student and id(n) not in as_arguments for n in ast.walk(expected))
+        if offending:
+            bad.append(ast.unparse(node)[:160])
+    return bad
+
+
+@pytest.mark.parametrize("hw", ASSIGNMENTS)
+def test_visible_checks_take_their_expected_values_from_the_equations_not_the_student(hw):
+    """The self-check and the grader must judge a visible test alike; the grader compares each
+    checked value with the solution's, so an expected value made by the student's own code
+    (e.g. "batched row == that utterance alone", both from the student's module) would be
+    judged one way by the self-check and another by the grader."""
+    import nbformat
+    from test_build import CONTRACT_NAMES
+    nb = nbformat.read(str(ROOT / "solutions" / hw / f"{hw}.ipynb"), as_version=4)
+    found = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and is_test_cell(cell):
+            visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+            bad = _expected_from_student_code(visible, CONTRACT_NAMES[hw])
+            if bad:
+                found[cell.metadata["nbgrader"]["grade_id"]] = bad
+    assert not found, found
+
+
+def test_the_expected_value_rule_catches_self_comparison():
+    graded = {"ConformerConvModule"}
+    src = ("conv = randomise_(check_implemented(ConformerConvModule, 6, 5), seed=6)\n"
+           "check_close(conv(x, m)[1, :5], conv(x[1:, :5])[0], 'row vs alone')\n")
+    assert _expected_from_student_code(src, graded)
+    ok = ("conv = randomise_(check_implemented(ConformerConvModule, 6, 5), seed=6)\n"
+          "alone = conv_module_reference(conv, x[1:, :5])\n"
+          "check_close(conv(x, m)[1, :5], alone[0], 'row vs alone')\n"
+          "check_close(conv(x), conv_module_reference(conv, x), 'eval')\n")
+    assert not _expected_from_student_code(ok, graded)
+    out_then = "out = ConformerConvModule(3)(x)\ncheck_close(out2, out, 'same twice')\n"
+    assert _expected_from_student_code(out_then, graded)

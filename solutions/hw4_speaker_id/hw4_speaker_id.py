@@ -234,9 +234,14 @@ check_close(out, conv_module_reference(conv, x), "ConformerConvModule(6, kernel_
             hint="layer_norm -> transpose to (B, d, T) -> pointwise_conv1 -> GLU over channels (dim=1) -> "
                  "depthwise_conv -> batch_norm -> swish -> pointwise_conv2 -> transpose back; no residual")
 pad_mask = torch.arange(9) < torch.tensor([9, 5])[:, None]                 # (B, T) True = real: row 1 has 5 frames
-check_close(conv(x, pad_mask)[1, :5], conv(x[1:, :5])[0],
+# Both sides against the equations (not one against the other: a check's expected value never
+# comes from the code under test, so this cell and the grader judge alike).
+alone = conv_module_reference(conv, x[1:, :5])                            # (1, 5, 6) the utterance alone
+check_close(conv(x, pad_mask)[1, :5], alone[0],
             "ConformerConvModule(6, kernel_size=5): row 1 (5 real frames of 9) with pad_mask vs that utterance alone",
             atol=1e-5, hint="zero the padded frames right before depthwise_conv: h.masked_fill(~pad_mask.unsqueeze(1), 0.0)")
+check_close(conv(x[1:, :5]), alone, "ConformerConvModule(6, kernel_size=5) on that utterance alone, x of shape (1, 5, 6)",
+            atol=1e-5)
 
 # %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 # Hidden tests (other sizes, training-mode batch norm, locality in time, padding) run when your notebook is graded.
