@@ -84,10 +84,6 @@ def _image_outputs(nb) -> int:
 def site(executed_lectures, tmp_path_factory):
     base = tmp_path_factory.mktemp("site")
     clone = _fresh_copy(base / "clone")
-    if not (clone / "lectures" / "glossary.md").exists():   # optional page: give it one so its path is tested
-        (clone / "lectures" / "glossary.md").write_text(
-            "# Glossary\n\n**attention**: a weighted average, $\\alpha_{i,j} = \\mathrm{softmax}_j(q^i \\cdot k^j)$ "
-            "([lecture 2](02_self_attention.ipynb#Summary), [notation](notation.md)).\n")
     executed = base / "executed"
     executed.mkdir()
     notebooks = {}
@@ -221,8 +217,10 @@ def test_index_is_the_overview_and_the_notebooks_stay_clean(site):
     assert "Instructor workflow" not in index.text and "Trust: the threat model" not in index.text
     glossary = site["pages"]["glossary.html"]
     assert "Glossary" in glossary.text
-    if "02_self_attention.ipynb" in (site["clone"] / "lectures" / "glossary.md").read_text():   # the test's own
-        assert {"lectures/02_self_attention.html#Summary", "notation.html"} <= {v for _t, _a, v, _r in glossary.refs}
+    # every link of the glossary to a lecture notebook points at that lecture's page
+    linked = set(re.findall(r"\]\((\d\d_[a-z_]+)\.ipynb(#[^)]*)?\)", (site["clone"] / "lectures" / "glossary.md").read_text()))
+    assert linked, "the glossary links no lecture"
+    assert {f"lectures/{stem}.html{anchor}" for stem, anchor in linked} <= {v for _t, _a, v, _r in glossary.refs}
     assert site["unchanged"], "building the site changed the committed lectures or releases"
     assert all(not c.get("outputs") for p in (site["clone"] / "lectures").glob("*.ipynb")
                for c in nbformat.read(str(p), as_version=4).cells if c.cell_type == "code")
@@ -293,7 +291,7 @@ def _rendered(driver, url: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", ["index.html", "lectures/02_self_attention.html", "glossary.html"])
+@pytest.mark.parametrize("page", ["index.html", "lectures/02_self_attention.html", "notation.html", "glossary.html"])
 def test_a_browser_renders_formulas_and_figures_from_disk(site, offline_browser, page):
     got = _rendered(offline_browser, (site["out"] / page).resolve().as_uri())
     assert not got["remote"], f"{page} asked the network for {got['remote']}"
@@ -302,7 +300,9 @@ def test_a_browser_renders_formulas_and_figures_from_disk(site, offline_browser,
     raw = re.findall(r"\$\$|\\(?:frac|alpha|sqrt|mathrm|sum)\b|Math Processing Error", got["text"])
     assert not raw, f"{page}: raw TeX left in the prose: {raw[:5]}"
     assert got["errors"] == 0, f"{page}: MathJax could not render {got['errors']} formula(s)"
-    if page != "index.html":
+    if page.startswith("lectures/") or page == "notation.html":
         assert got["math"] > 0, f"{page}: MathJax rendered no formula"
+    if page == "glossary.html":
+        assert "自注意力" in got["text"], "the glossary page shows no Chinese term"
     if page.startswith("lectures/"):
         assert got["images"] >= _image_outputs(site["notebooks"][Path(page).stem]) > 0
