@@ -477,7 +477,9 @@ for mode in ["train", "eval"]:
 # eval mode it does not move at all.
 #
 # Putting these pieces together into `ConformerFeedForward`, `ConformerConvModule` and
-# `ConformerBlock` (with the padding mask passed to the attention) is Parts 1-3 of homework 4.
+# `ConformerBlock` (with the padding mask passed to the attention, and to the convolution
+# module, which zeroes padded frames before its depthwise convolution so that a padded batch
+# gives what each utterance alone gives) is Parts 1-3 of homework 4.
 # Two details to watch there: `nn.Conv1d` wants $(B, \text{channels}, T)$, so transpose in and
 # out; and `padding=k//2` with an odd $k$ keeps the length $T$.
 #
