@@ -894,41 +894,6 @@ print("3. seq2seq:     ", tuple(seq2seq(x).shape), " (L' = 7 here, unrelated to 
 # vectors that the embeddings of this lecture cannot provide.
 
 # %% [markdown]
-# ## 摘要
-#
-# **繁體中文**
-#
-# * 許多輸入是長度不定的**向量集合**（vector set）：句子（詞向量）、語音（每 10 ms 取一個 25 ms 的
-#   音框 frame，每秒約 100 個向量）、圖（節點特徵加上鄰接矩陣）、分子（以獨熱編碼表示的原子）。
-#   一個批次（batch）是 $(B, L, d)$ 的張量，再加上標出真實位置的遮罩（mask）。
-# * **獨熱編碼**（one-hot encoding）的維度等於詞彙量 $\lvert\mathcal{V}\rvert$，幾乎全是 0，任兩個不同的詞都互相正交，
-#   缺少語義資訊。獨熱向量乘上矩陣 $\mathbf{E}$ 就是取出其中一列：嵌入層（embedding layer）就是可學習的查表。
-# * **基於計數的詞嵌入**（word embedding）：在窗口內統計共現次數 $\mathbf{C}$，再做截斷奇異值分解（truncated SVD），
-#   $\mathbf{E} = U_k \Sigma_k^{1/2}$。少數幾個維度就能把詞的類別分開。
-# * **基於預測的詞嵌入**（word2vec）：CBOW 用上下文預測中間的詞，skip-gram 用中間的詞預測上下文；
-#   負採樣（negative sampling）把 $\lvert\mathcal{V}\rvert$ 類的 softmax 換成 $K$ 個與雜訊（正比於 $\mathrm{count}^{0.75}$）
-#   對比的二元判斷。本講兩者都用負採樣訓練；作業一（hw1）的 `CBOW` 則用完整的 softmax。
-# * 兩類方法都讓同類別的詞彼此靠近（前 5 個最近鄰的正確率遠高於隨機），但每個詞**只有一個向量，與上下文無關**。
-# * 輸出有三種：每個向量一個標籤（sequence labeling，例如詞性標註 POS tagging）、整個序列一個標籤
-#   （例如情感分析 sentiment analysis）、由機器自己決定輸出長度（seq2seq，例如翻譯、語音辨識）。
-#
-# **简体中文**
-#
-# * 许多输入是长度不定的**向量集合**（vector set）：句子（词向量）、语音（每 10 ms 取一个 25 ms 的
-#   帧 frame，每秒约 100 个向量）、图（结点特征加上邻接矩阵）、分子（以独热编码表示的原子）。
-#   一个批次（batch）是 $(B, L, d)$ 的张量，再加上标出真实位置的掩码（mask）。
-# * **独热编码**（one-hot encoding）的维度等于词汇量 $\lvert\mathcal{V}\rvert$，几乎全是 0，任意两个不同的词都互相正交，
-#   缺失了语义信息。独热向量乘以矩阵 $\mathbf{E}$ 就是取出其中一行：嵌入层（embedding layer）就是可学习的查找表。
-# * **基于计数的词嵌入**（word embedding）：在窗口内统计共现次数 $\mathbf{C}$，再做截断奇异值分解（truncated SVD），
-#   $\mathbf{E} = U_k \Sigma_k^{1/2}$。少数几个维度就能把词的类别分开。
-# * **基于预测的词嵌入**（word2vec）：CBOW 用上下文预测中间的词，skip-gram 用中间的词预测上下文；
-#   负采样（negative sampling）把 $\lvert\mathcal{V}\rvert$ 类的 softmax 换成 $K$ 个与噪声（正比于 $\mathrm{count}^{0.75}$）
-#   对比的二元判断。本讲两者都用负采样训练；作业一（hw1）的 `CBOW` 则用完整的 softmax。
-# * 两类方法都让同类别的词彼此靠近（前 5 个最近邻的正确率远高于随机），但每个词**只有一个向量，与上下文无关**。
-# * 输出有三种：每个向量一个标签（sequence labeling，例如词性标注 POS tagging）、整个序列一个标签
-#   （例如情感分析 sentiment analysis）、由模型自己决定输出长度（seq2seq，例如翻译、语音识别）。
-
-# %% [markdown]
 # ## Exercises
 #
 # Each exercise has a hint and a worked answer; open them only after trying.
@@ -1070,3 +1035,38 @@ print("3. seq2seq:     ", tuple(seq2seq(x).shape), " (L' = 7 here, unrelated to 
 # is `(597, 320)`, and a batch of 8 such utterances, each frame kept as its raw samples, is
 # `(B, T, win) = (8, 597, 320)`.
 # </details>
+
+# %% [markdown]
+# ## 摘要
+#
+# **繁體中文**
+#
+# * 許多輸入是長度不定的**向量集合**（vector set）：句子（詞向量）、語音（每 10 ms 取一個 25 ms 的
+#   音框 frame，每秒約 100 個向量）、圖（節點特徵加上鄰接矩陣）、分子（以獨熱編碼表示的原子）。
+#   一個批次（batch）是 $(B, L, d)$ 的張量，再加上標出真實位置的遮罩（mask）。
+# * **獨熱編碼**（one-hot encoding）的維度等於詞彙量 $\lvert\mathcal{V}\rvert$，幾乎全是 0，任兩個不同的詞都互相正交，
+#   缺少語義資訊。獨熱向量乘上矩陣 $\mathbf{E}$ 就是取出其中一列：嵌入層（embedding layer）就是可學習的查表。
+# * **基於計數的詞嵌入**（word embedding）：在窗口內統計共現次數 $\mathbf{C}$，再做截斷奇異值分解（truncated SVD），
+#   $\mathbf{E} = U_k \Sigma_k^{1/2}$。少數幾個維度就能把詞的類別分開。
+# * **基於預測的詞嵌入**（word2vec）：CBOW 用上下文預測中間的詞，skip-gram 用中間的詞預測上下文；
+#   負採樣（negative sampling）把 $\lvert\mathcal{V}\rvert$ 類的 softmax 換成 $K$ 個與雜訊（正比於 $\mathrm{count}^{0.75}$）
+#   對比的二元判斷。本講兩者都用負採樣訓練；作業一（hw1）的 `CBOW` 則用完整的 softmax。
+# * 兩類方法都讓同類別的詞彼此靠近（前 5 個最近鄰的正確率遠高於隨機），但每個詞**只有一個向量，與上下文無關**。
+# * 輸出有三種：每個向量一個標籤（sequence labeling，例如詞性標註 POS tagging）、整個序列一個標籤
+#   （例如情感分析 sentiment analysis）、由機器自己決定輸出長度（seq2seq，例如翻譯、語音辨識）。
+#
+# **简体中文**
+#
+# * 许多输入是长度不定的**向量集合**（vector set）：句子（词向量）、语音（每 10 ms 取一个 25 ms 的
+#   帧 frame，每秒约 100 个向量）、图（结点特征加上邻接矩阵）、分子（以独热编码表示的原子）。
+#   一个批次（batch）是 $(B, L, d)$ 的张量，再加上标出真实位置的掩码（mask）。
+# * **独热编码**（one-hot encoding）的维度等于词汇量 $\lvert\mathcal{V}\rvert$，几乎全是 0，任意两个不同的词都互相正交，
+#   缺失了语义信息。独热向量乘以矩阵 $\mathbf{E}$ 就是取出其中一行：嵌入层（embedding layer）就是可学习的查找表。
+# * **基于计数的词嵌入**（word embedding）：在窗口内统计共现次数 $\mathbf{C}$，再做截断奇异值分解（truncated SVD），
+#   $\mathbf{E} = U_k \Sigma_k^{1/2}$。少数几个维度就能把词的类别分开。
+# * **基于预测的词嵌入**（word2vec）：CBOW 用上下文预测中间的词，skip-gram 用中间的词预测上下文；
+#   负采样（negative sampling）把 $\lvert\mathcal{V}\rvert$ 类的 softmax 换成 $K$ 个与噪声（正比于 $\mathrm{count}^{0.75}$）
+#   对比的二元判断。本讲两者都用负采样训练；作业一（hw1）的 `CBOW` 则用完整的 softmax。
+# * 两类方法都让同类别的词彼此靠近（前 5 个最近邻的正确率远高于随机），但每个词**只有一个向量，与上下文无关**。
+# * 输出有三种：每个向量一个标签（sequence labeling，例如词性标注 POS tagging）、整个序列一个标签
+#   （例如情感分析 sentiment analysis）、由模型自己决定输出长度（seq2seq，例如翻译、语音识别）。

@@ -772,41 +772,6 @@ display(explorer)
 #   positions, several heads, and looks at cost and at other data (images, graphs).
 
 # %% [markdown]
-# ## 摘要
-#
-# **繁體中文**
-#
-# * 對每個向量各自套用全連接層（fully connected layer）看不到上下文；開一個窗口（window）可以參考鄰居，
-#   但要涵蓋整個序列，窗口就得和最長的序列一樣長，參數量也隨之變大。
-# * 自注意力機制（self-attention）為每一對向量計算**相關性**：注意力分數（attention score）
-#   $\alpha_{i,j} = q^i \cdot k^j$（點積 dot product；加性 additive 形式 $w^\top\tanh(W^q a^i + W^k a^j)$ 是較早的做法），
-#   其中查詢（query）$q^i = W^q a^i$、鍵（key）$k^j = W^k a^j$。
-# * 分數經過 **softmax** 正規化成注意力權重（為正、總和為 1、平滑；其他正規化方式會出問題），
-#   輸出是值（value）的加權和 $b^i = \sum_j \alpha'_{i,j} v^j$，$v^j = W^v a^j$。
-# * 矩陣形式：分數 $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$，權重 $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$，
-#   輸出 $\mathbf{A}\mathbf{V}$（課堂上的行向量寫法與 PyTorch 的列寫法只差一個轉置）。
-# * 唯一要學的參數只有 $W^q, W^k, W^v$ 三個矩陣，大小與序列長度 $L$ 無關；所有輸出可以平行計算。
-# * 除以 $\sqrt{d_k}$ 讓分數的變異數保持為 1，softmax 不會飽和，梯度也不會消失。
-# * 未訓練的投影所得的注意力圖沒有意義；單位矩陣投影只顯示嵌入的相似度；訓練過的權重顯示模型為了該任務從哪裡取得資訊。
-# * 自注意力機制看不到**順序**（兩個 "saw" 的輸出相同）：第 3 講加入位置編碼（positional encoding）與多頭注意力。
-#
-# **简体中文**
-#
-# * 对每个向量各自套用全连接层（fully connected layer）看不到上下文；开一个窗口（window）可以参考邻居，
-#   但要覆盖整个序列，窗口就得和最长的序列一样长，参数量也随之变大。
-# * 自注意力机制（self-attention）为每一对向量计算**相关性**：注意力分数（attention score）
-#   $\alpha_{i,j} = q^i \cdot k^j$（点积 dot product；加性 additive 形式 $w^\top\tanh(W^q a^i + W^k a^j)$ 是较早的做法），
-#   其中查询（query）$q^i = W^q a^i$、键（key）$k^j = W^k a^j$。
-# * 分数经过 **softmax** 归一化成注意力权重（为正、总和为 1、平滑；其他归一化方式会出问题），
-#   输出是值（value）的加权和 $b^i = \sum_j \alpha'_{i,j} v^j$，$v^j = W^v a^j$。
-# * 矩阵形式：分数 $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$，权重 $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$，
-#   输出 $\mathbf{A}\mathbf{V}$（课堂上的列向量写法与 PyTorch 的行写法只差一个转置）。
-# * 唯一需要学习的参数只有 $W^q, W^k, W^v$ 三个矩阵，大小与序列长度 $L$ 无关；所有输出可以并行计算。
-# * 除以 $\sqrt{d_k}$ 让分数的方差保持为 1，softmax 不会饱和，梯度也不会消失。
-# * 未训练的投影所得的注意力图没有意义；单位矩阵投影只显示嵌入的相似度；训练过的权重显示模型为了该任务从哪里获取信息。
-# * 自注意力机制看不到**顺序**（两个 "saw" 的输出相同）：第 3 讲加入位置编码（positional encoding）与多头注意力。
-
-# %% [markdown]
 # ## Exercises
 #
 # Each exercise has a hint and a worked answer; open them only after trying.
@@ -956,3 +921,38 @@ display(explorer)
 # assert torch.allclose(O_b.transpose(1, 2), out_ref, atol=1e-5)
 # ```
 # </details>
+
+# %% [markdown]
+# ## 摘要
+#
+# **繁體中文**
+#
+# * 對每個向量各自套用全連接層（fully connected layer）看不到上下文；開一個窗口（window）可以參考鄰居，
+#   但要涵蓋整個序列，窗口就得和最長的序列一樣長，參數量也隨之變大。
+# * 自注意力機制（self-attention）為每一對向量計算**相關性**：注意力分數（attention score）
+#   $\alpha_{i,j} = q^i \cdot k^j$（點積 dot product；加性 additive 形式 $w^\top\tanh(W^q a^i + W^k a^j)$ 是較早的做法），
+#   其中查詢（query）$q^i = W^q a^i$、鍵（key）$k^j = W^k a^j$。
+# * 分數經過 **softmax** 正規化成注意力權重（為正、總和為 1、平滑；其他正規化方式會出問題），
+#   輸出是值（value）的加權和 $b^i = \sum_j \alpha'_{i,j} v^j$，$v^j = W^v a^j$。
+# * 矩陣形式：分數 $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$，權重 $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$，
+#   輸出 $\mathbf{A}\mathbf{V}$（課堂上的行向量寫法與 PyTorch 的列寫法只差一個轉置）。
+# * 唯一要學的參數只有 $W^q, W^k, W^v$ 三個矩陣，大小與序列長度 $L$ 無關；所有輸出可以平行計算。
+# * 除以 $\sqrt{d_k}$ 讓分數的變異數保持為 1，softmax 不會飽和，梯度也不會消失。
+# * 未訓練的投影所得的注意力圖沒有意義；單位矩陣投影只顯示嵌入的相似度；訓練過的權重顯示模型為了該任務從哪裡取得資訊。
+# * 自注意力機制看不到**順序**（兩個 "saw" 的輸出相同）：第 3 講加入位置編碼（positional encoding）與多頭注意力。
+#
+# **简体中文**
+#
+# * 对每个向量各自套用全连接层（fully connected layer）看不到上下文；开一个窗口（window）可以参考邻居，
+#   但要覆盖整个序列，窗口就得和最长的序列一样长，参数量也随之变大。
+# * 自注意力机制（self-attention）为每一对向量计算**相关性**：注意力分数（attention score）
+#   $\alpha_{i,j} = q^i \cdot k^j$（点积 dot product；加性 additive 形式 $w^\top\tanh(W^q a^i + W^k a^j)$ 是较早的做法），
+#   其中查询（query）$q^i = W^q a^i$、键（key）$k^j = W^k a^j$。
+# * 分数经过 **softmax** 归一化成注意力权重（为正、总和为 1、平滑；其他归一化方式会出问题），
+#   输出是值（value）的加权和 $b^i = \sum_j \alpha'_{i,j} v^j$，$v^j = W^v a^j$。
+# * 矩阵形式：分数 $\mathbf{S} = \mathbf{Q}\mathbf{K}^\top / \sqrt{d_k}$，权重 $\mathbf{A} = \mathrm{softmax}(\mathbf{S})$，
+#   输出 $\mathbf{A}\mathbf{V}$（课堂上的列向量写法与 PyTorch 的行写法只差一个转置）。
+# * 唯一需要学习的参数只有 $W^q, W^k, W^v$ 三个矩阵，大小与序列长度 $L$ 无关；所有输出可以并行计算。
+# * 除以 $\sqrt{d_k}$ 让分数的方差保持为 1，softmax 不会饱和，梯度也不会消失。
+# * 未训练的投影所得的注意力图没有意义；单位矩阵投影只显示嵌入的相似度；训练过的权重显示模型为了该任务从哪里获取信息。
+# * 自注意力机制看不到**顺序**（两个 "saw" 的输出相同）：第 3 讲加入位置编码（positional encoding）与多头注意力。

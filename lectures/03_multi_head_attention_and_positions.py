@@ -890,45 +890,6 @@ plt.show()
 #   distant inputs fades; self-attention is parallel and every input is one step away.
 
 # %% [markdown]
-# ## 摘要
-#
-# **繁體中文**
-#
-# * **多頭注意力**（multi-head self-attention）把 $d$ 切成 $H$ 個大小為 $d_h = d/H$ 的頭（head），每個頭各自做注意力
-#   （張量形狀 `(B, H, L, dh)`），再拼接起來並乘上 $W^o$。參數量與 $H$ 無關；本講的 `MHA` 類別在填入
-#   `in_proj_weight` $= [W_q; W_k; W_v]$ 與 `out_proj` 後，與 `nn.MultiheadAttention` 的結果完全相同。
-#   注意 `key_padding_mask` 的 True 表示*忽略*，所以要傳入 `~keep`。
-# * 自注意力機制對排列是**等變的**（permutation equivariant）：沒有位置資訊就看不到詞序。
-# * **位置編碼**（positional encoding）把頻率呈幾何級數的 sin/cos 波加到輸入上；$\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ 只與
-#   $p - q$ 有關，位移是一個固定的旋轉，因此相對位置容易學。先拼接 $[x; p]$ 再做線性層，等於加上投影過的 $p$。
-#   常見的替代方案是可學習的位置嵌入與相對位置編碼（RoPE、ALiBi）。加上位置後，2 個頭的模型學會一個看「前一個」、
-#   一個看「後一個」的頭；沒有位置則學不會這個任務。
-# * 注意力的時間與記憶體都是 $O(L^2)$。**截斷自注意力**（truncated self-attention）只保留 $|i - j| \le w$；
-#   只加遮罩（mask）什麼也省不了，只計算帶狀部分（`unfold`）才能降到 $O(Lw)$。
-# * **圖片**：`(B, channels, height, width)` → `(B, height*width, channels)`。**圖**（graph）：鄰接矩陣就是遮罩。
-# * 核寬為 $K$ 的**卷積**（CNN）就是每個核位移各用一個頭（$K$ 個頭，影像為 $K^2$ 個）、權重固定且與內容無關的多頭自注意力：
-#   這是很強的先驗，資料少時有幫助；自注意力更有彈性，需要更多資料。**RNN** 必須依序計算、難以平行化，
-#   對遠處輸入的記憶會衰減；自注意力可以平行計算，每個輸入與每個輸出都只隔一步。
-#
-# **简体中文**
-#
-# * **多头注意力**（multi-head self-attention）把 $d$ 切成 $H$ 个大小为 $d_h = d/H$ 的头（head），每个头各自做注意力
-#   （张量形状 `(B, H, L, dh)`），再拼接起来并乘以 $W^o$。参数量与 $H$ 无关；本讲的 `MHA` 类在填入
-#   `in_proj_weight` $= [W_q; W_k; W_v]$ 与 `out_proj` 后，与 `nn.MultiheadAttention` 的结果完全相同。
-#   注意 `key_padding_mask` 的 True 表示*忽略*，所以要传入 `~keep`。
-# * 自注意力机制对排列是**等变的**（permutation equivariant）：没有位置信息就看不到词序。
-# * **位置编码**（positional encoding）把频率呈几何级数的 sin/cos 波加到输入上；$\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ 只与
-#   $p - q$ 有关，位移是一个固定的旋转，因此相对位置容易学。先拼接 $[x; p]$ 再做线性层，等于加上投影过的 $p$。
-#   常见的替代方案是可学习的位置嵌入与相对位置编码（RoPE、ALiBi）。加上位置后，2 个头的模型学会一个看"前一个"、
-#   一个看"后一个"的头；没有位置则学不会这个任务。
-# * 注意力的时间与内存都是 $O(L^2)$。**截断自注意力**（truncated self-attention）只保留 $|i - j| \le w$；
-#   只加掩码（mask）什么也省不了，只计算带状部分（`unfold`）才能降到 $O(Lw)$。
-# * **图像**：`(B, channels, height, width)` → `(B, height*width, channels)`。**图**（graph）：邻接矩阵就是掩码。
-# * 核宽为 $K$ 的**卷积**（CNN）就是每个核位移各用一个头（$K$ 个头，图像为 $K^2$ 个）、权重固定且与内容无关的多头自注意力：
-#   这是很强的先验，数据少时有帮助；自注意力更灵活，需要更多数据。**RNN** 必须依序计算、难以并行化，
-#   对远处输入的记忆会衰减；自注意力可以并行计算，每个输入与每个输出都只隔一步。
-
-# %% [markdown]
 # ## Exercises
 #
 # Each exercise has a hint and a worked answer; open them only after trying.
@@ -1113,3 +1074,42 @@ plt.show()
 # The score of a red query with a key is $10 \times$ (greenness of the key): about 8 on the disc,
 # about 0 elsewhere, so after the softmax nearly all the weight sits on the green disc.
 # </details>
+
+# %% [markdown]
+# ## 摘要
+#
+# **繁體中文**
+#
+# * **多頭注意力**（multi-head self-attention）把 $d$ 切成 $H$ 個大小為 $d_h = d/H$ 的頭（head），每個頭各自做注意力
+#   （張量形狀 `(B, H, L, dh)`），再拼接起來並乘上 $W^o$。參數量與 $H$ 無關；本講的 `MHA` 類別在填入
+#   `in_proj_weight` $= [W_q; W_k; W_v]$ 與 `out_proj` 後，與 `nn.MultiheadAttention` 的結果完全相同。
+#   注意 `key_padding_mask` 的 True 表示*忽略*，所以要傳入 `~keep`。
+# * 自注意力機制對排列是**等變的**（permutation equivariant）：沒有位置資訊就看不到詞序。
+# * **位置編碼**（positional encoding）把頻率呈幾何級數的 sin/cos 波加到輸入上；$\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ 只與
+#   $p - q$ 有關，位移是一個固定的旋轉，因此相對位置容易學。先拼接 $[x; p]$ 再做線性層，等於加上投影過的 $p$。
+#   常見的替代方案是可學習的位置嵌入與相對位置編碼（RoPE、ALiBi）。加上位置後，2 個頭的模型學會一個看「前一個」、
+#   一個看「後一個」的頭；沒有位置則學不會這個任務。
+# * 注意力的時間與記憶體都是 $O(L^2)$。**截斷自注意力**（truncated self-attention）只保留 $|i - j| \le w$；
+#   只加遮罩（mask）什麼也省不了，只計算帶狀部分（`unfold`）才能降到 $O(Lw)$。
+# * **圖片**：`(B, channels, height, width)` → `(B, height*width, channels)`。**圖**（graph）：鄰接矩陣就是遮罩。
+# * 核寬為 $K$ 的**卷積**（CNN）就是每個核位移各用一個頭（$K$ 個頭，影像為 $K^2$ 個）、權重固定且與內容無關的多頭自注意力：
+#   這是很強的先驗，資料少時有幫助；自注意力更有彈性，需要更多資料。**RNN** 必須依序計算、難以平行化，
+#   對遠處輸入的記憶會衰減；自注意力可以平行計算，每個輸入與每個輸出都只隔一步。
+#
+# **简体中文**
+#
+# * **多头注意力**（multi-head self-attention）把 $d$ 切成 $H$ 个大小为 $d_h = d/H$ 的头（head），每个头各自做注意力
+#   （张量形状 `(B, H, L, dh)`），再拼接起来并乘以 $W^o$。参数量与 $H$ 无关；本讲的 `MHA` 类在填入
+#   `in_proj_weight` $= [W_q; W_k; W_v]$ 与 `out_proj` 后，与 `nn.MultiheadAttention` 的结果完全相同。
+#   注意 `key_padding_mask` 的 True 表示*忽略*，所以要传入 `~keep`。
+# * 自注意力机制对排列是**等变的**（permutation equivariant）：没有位置信息就看不到词序。
+# * **位置编码**（positional encoding）把频率呈几何级数的 sin/cos 波加到输入上；$\mathrm{PE}[p]\cdot\mathrm{PE}[q]$ 只与
+#   $p - q$ 有关，位移是一个固定的旋转，因此相对位置容易学。先拼接 $[x; p]$ 再做线性层，等于加上投影过的 $p$。
+#   常见的替代方案是可学习的位置嵌入与相对位置编码（RoPE、ALiBi）。加上位置后，2 个头的模型学会一个看"前一个"、
+#   一个看"后一个"的头；没有位置则学不会这个任务。
+# * 注意力的时间与内存都是 $O(L^2)$。**截断自注意力**（truncated self-attention）只保留 $|i - j| \le w$；
+#   只加掩码（mask）什么也省不了，只计算带状部分（`unfold`）才能降到 $O(Lw)$。
+# * **图像**：`(B, channels, height, width)` → `(B, height*width, channels)`。**图**（graph）：邻接矩阵就是掩码。
+# * 核宽为 $K$ 的**卷积**（CNN）就是每个核位移各用一个头（$K$ 个头，图像为 $K^2$ 个）、权重固定且与内容无关的多头自注意力：
+#   这是很强的先验，数据少时有帮助；自注意力更灵活，需要更多数据。**RNN** 必须依序计算、难以并行化，
+#   对远处输入的记忆会衰减；自注意力可以并行计算，每个输入与每个输出都只隔一步。

@@ -853,40 +853,6 @@ print(f"one parallel decoder pass: {1e3 * t_parallel:.0f} ms;  greedy loop ({tgt
 # **Next:** lecture 5 looks at training and decoding more closely: exposure bias, copying,
 # guided attention, beam search and sampling, and why we train on cross-entropy but report BLEU.
 #
-# ## 摘要
-#
-# **繁體中文**
-#
-# * **序列到序列（Seq2seq）**：輸入一個序列，輸出一個長度由模型自己決定的序列；語音辨識、機器翻譯、
-#   語音翻譯、語音合成、聊天機器人，以及（把輸出寫成序列後的）句法剖析、多標籤分類、物件偵測都可以用它。
-# * **編碼器（Encoder）** 的每個 block：自注意力與逐位置的前饋網路，各自包上**殘差連接**與
-#   **層標準化（Layer Norm）**。原始 Transformer 用 **post-LN** $\mathrm{LN}(x + f(x))$；**pre-LN**
-#   $x + f(\mathrm{LN}(x))$ 保留一條貫穿整個網路的恆等路徑，初始化時各層梯度大小相近，不需要（或只需要很少）
-#   學習率暖身；post-LN 靠近輸出的層梯度較大，需要暖身。
-# * **解碼器（Decoder）** 是**自迴歸**的：從 BOS 開始，把自己的輸出當作下一步的輸入，產生 EOS 時停止。
-#   訓練時用**教師強制（Teacher Forcing）**（解碼器輸入為右移一格的正確答案）與**遮罩自注意力**
-#   （Masked Self-attention），讓位置 $t$ 看不到它要預測的字。輸出錯一步，後面可能步步錯（錯誤傳播）。
-# * **交叉注意力（Cross-attention）**：query 來自解碼器，key 與 value 來自編碼器的輸出；注意力權重就是
-#   輸出與輸入之間的對齊。我們的模型學到非單調的對齊（年份在輸入最後、在輸出最前）。
-# * **非自迴歸（NAT）** 解碼一次平行產生所有輸出（先預測長度，或輸出夠長再從 EOS 截斷）：快，但各位置彼此
-#   獨立，遇到有多種正確輸出的資料（多峰性）就會出錯。
-#
-# **简体中文**
-#
-# * **序列到序列（Seq2seq）**：输入一个序列，输出一个长度由模型自己决定的序列；语音识别、机器翻译、
-#   语音翻译、语音合成、聊天机器人，以及（把输出写成序列后的）句法分析、多标签分类、目标检测都可以用它。
-# * **编码器（Encoder）** 的每个 block：自注意力与逐位置的前馈网络，各自包上**残差连接**与
-#   **层标准化（Layer Norm）**。原始 Transformer 用 **post-LN** $\mathrm{LN}(x + f(x))$；**pre-LN**
-#   $x + f(\mathrm{LN}(x))$ 保留一条贯穿整个网络的恒等路径，初始化时各层梯度大小相近，不需要（或只需要很少）
-#   学习率预热；post-LN 靠近输出的层梯度较大，需要预热。
-# * **解码器（Decoder）** 是**自回归**的：从 BOS 开始，把自己的输出当作下一步的输入，产生 EOS 时停止。
-#   训练时用**教师强制（Teacher Forcing）**（解码器输入为右移一格的正确答案）与**掩码自注意力**
-#   （Masked Self-attention），让位置 $t$ 看不到它要预测的字。输出错一步，后面可能步步错（错误传播）。
-# * **交叉注意力（Cross-attention）**：query 来自解码器，key 与 value 来自编码器的输出；注意力权重就是
-#   输出与输入之间的对齐。我们的模型学到非单调的对齐（年份在输入最后、在输出最前）。
-# * **非自回归（NAT）** 解码一次并行产生所有输出（先预测长度，或输出足够长再从 EOS 截断）：快，但各位置彼此
-#   独立，遇到有多种正确输出的数据（多峰性）就会出错。
-#
 # ## Exercises
 #
 # Each exercise has a hint and a worked answer; click to open them, after you have tried.
@@ -999,3 +965,38 @@ print(f"one parallel decoder pass: {1e3 * t_parallel:.0f} ms;  greedy loop ({tgt
 # per-position distributions have a single mode, so independent choices are consistent. In
 # translation one input has many valid outputs and independent positions mix them.
 # </details>
+
+# %% [markdown]
+# ## 摘要
+#
+# **繁體中文**
+#
+# * **序列到序列（Seq2seq）**：輸入一個序列，輸出一個長度由模型自己決定的序列；語音辨識、機器翻譯、
+#   語音翻譯、語音合成、聊天機器人，以及（把輸出寫成序列後的）句法剖析、多標籤分類、物件偵測都可以用它。
+# * **編碼器（Encoder）** 的每個 block：自注意力與逐位置的前饋網路，各自包上**殘差連接**與
+#   **層標準化（Layer Norm）**。原始 Transformer 用 **post-LN** $\mathrm{LN}(x + f(x))$；**pre-LN**
+#   $x + f(\mathrm{LN}(x))$ 保留一條貫穿整個網路的恆等路徑，初始化時各層梯度大小相近，不需要（或只需要很少）
+#   學習率暖身；post-LN 靠近輸出的層梯度較大，需要暖身。
+# * **解碼器（Decoder）** 是**自迴歸**的：從 BOS 開始，把自己的輸出當作下一步的輸入，產生 EOS 時停止。
+#   訓練時用**教師強制（Teacher Forcing）**（解碼器輸入為右移一格的正確答案）與**遮罩自注意力**
+#   （Masked Self-attention），讓位置 $t$ 看不到它要預測的字。輸出錯一步，後面可能步步錯（錯誤傳播）。
+# * **交叉注意力（Cross-attention）**：query 來自解碼器，key 與 value 來自編碼器的輸出；注意力權重就是
+#   輸出與輸入之間的對齊。我們的模型學到非單調的對齊（年份在輸入最後、在輸出最前）。
+# * **非自迴歸（NAT）** 解碼一次平行產生所有輸出（先預測長度，或輸出夠長再從 EOS 截斷）：快，但各位置彼此
+#   獨立，遇到有多種正確輸出的資料（多峰性）就會出錯。
+#
+# **简体中文**
+#
+# * **序列到序列（Seq2seq）**：输入一个序列，输出一个长度由模型自己决定的序列；语音识别、机器翻译、
+#   语音翻译、语音合成、聊天机器人，以及（把输出写成序列后的）句法分析、多标签分类、目标检测都可以用它。
+# * **编码器（Encoder）** 的每个 block：自注意力与逐位置的前馈网络，各自包上**残差连接**与
+#   **层标准化（Layer Norm）**。原始 Transformer 用 **post-LN** $\mathrm{LN}(x + f(x))$；**pre-LN**
+#   $x + f(\mathrm{LN}(x))$ 保留一条贯穿整个网络的恒等路径，初始化时各层梯度大小相近，不需要（或只需要很少）
+#   学习率预热；post-LN 靠近输出的层梯度较大，需要预热。
+# * **解码器（Decoder）** 是**自回归**的：从 BOS 开始，把自己的输出当作下一步的输入，产生 EOS 时停止。
+#   训练时用**教师强制（Teacher Forcing）**（解码器输入为右移一格的正确答案）与**掩码自注意力**
+#   （Masked Self-attention），让位置 $t$ 看不到它要预测的字。输出错一步，后面可能步步错（错误传播）。
+# * **交叉注意力（Cross-attention）**：query 来自解码器，key 与 value 来自编码器的输出；注意力权重就是
+#   输出与输入之间的对齐。我们的模型学到非单调的对齐（年份在输入最后、在输出最前）。
+# * **非自回归（NAT）** 解码一次并行产生所有输出（先预测长度，或输出足够长再从 EOS 截断）：快，但各位置彼此
+#   独立，遇到有多种正确输出的数据（多峰性）就会出错。

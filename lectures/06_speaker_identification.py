@@ -935,44 +935,6 @@ print(f"lecture ran in {time.perf_counter() - LECTURE_START:.0f} s")
 #   margin: tighter angular clusters of each speaker, most visible on the training data; the
 #   toy's test accuracy does not separate the two heads.
 #
-# ## 摘要
-#
-# **繁體中文**
-#
-# * 語音以**對數梅爾頻譜（log-mel）的音框序列**輸入模型：每 10 ms 取一個 25 ms 的窗（每秒 100 個音框），
-#   40 個梅爾頻帶，取自然對數並以 $\ln 10^{-5}$ 為下限。一段語句就是一個 $(T, 40)$ 的矩陣，$T$ 約為數百。
-# * 作業 4 的資料：`mapping.json`、`metadata.json`（有標籤的語句）、`testdata.json`（無標籤），每段語句一個
-#   `uttr-*.pt` 張量。訓練時隨機裁切 128 個音框；驗證與預測時用完整語句，以 -20 填充並附上遮罩（True = 真實音框）。
-# * **範例模型**（線性 prenet、一層 Transformer 編碼器、平均池化、Softmax）把語句當成**一袋音框**：打亂音框順序，
-#   輸出不變。
-# * **自注意力是全域的，卷積是局部的。** Conformer 的 block 為
-#   $x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$x \mathrel{+}= \mathrm{MHSA}(\mathrm{LN}(x))$；
-#   $x \mathrel{+}= \mathrm{Conv}(x)$；$x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$y = \mathrm{LN}(x)$；
-#   卷積模組為逐點卷積、GLU、深度卷積（$k$ 個音框）、批次標準化（Batch Norm）、Swish、逐點卷積。
-#   批次標準化在訓練時會把同一批次的語句（包括填充的音框）混在一起計算統計量，所以作業用固定長度的裁切訓練。
-# * **自注意力池化（Self-attention Pooling）** $z = \sum_t \mathrm{softmax}_t(w^\top h_t + b)\, h_t$ 學會忽略靜音與雜訊；
-#   平均池化則隨著非語音比例增加而被拉向它們。
-# * **加性間隔 Softmax（AM-Softmax）** $\ell_c = s(\cos\theta_c - m[c = y])$ 依角度分類並要求一個間隔（margin）：
-#   每位語者的角度更集中，在訓練資料上最明顯；這個玩具例子的測試準確率分不出兩者的高下。
-#
-# **简体中文**
-#
-# * 语音以**对数梅尔频谱（log-mel）的帧序列**输入模型：每 10 ms 取一个 25 ms 的窗（每秒 100 帧），
-#   40 个梅尔频带，取自然对数并以 $\ln 10^{-5}$ 为下限。一段语句就是一个 $(T, 40)$ 的矩阵，$T$ 约为数百。
-# * 作业 4 的数据：`mapping.json`、`metadata.json`（有标签的语句）、`testdata.json`（无标签），每段语句一个
-#   `uttr-*.pt` 张量。训练时随机裁剪 128 帧；验证与预测时用完整语句，以 -20 填充并附上掩码（True = 真实帧）。
-# * **示例模型**（线性 prenet、一层 Transformer 编码器、平均池化、Softmax）把语句当成**一袋帧**：打乱帧的顺序，
-#   输出不变。
-# * **自注意力是全局的，卷积是局部的。** Conformer 的 block 为
-#   $x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$x \mathrel{+}= \mathrm{MHSA}(\mathrm{LN}(x))$；
-#   $x \mathrel{+}= \mathrm{Conv}(x)$；$x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$y = \mathrm{LN}(x)$；
-#   卷积模块为逐点卷积、GLU、深度卷积（$k$ 帧）、批次标准化（Batch Norm）、Swish、逐点卷积。
-#   批次标准化在训练时会把同一批次的语句（包括填充的帧）混在一起计算统计量，所以作业用固定长度的裁剪训练。
-# * **自注意力池化（Self-attention Pooling）** $z = \sum_t \mathrm{softmax}_t(w^\top h_t + b)\, h_t$ 学会忽略静音与噪声；
-#   平均池化则随着非语音比例增加而被拉向它们。
-# * **加性间隔 Softmax（AM-Softmax）** $\ell_c = s(\cos\theta_c - m[c = y])$ 按角度分类并要求一个间隔（margin）：
-#   每位说话人的角度更集中，在训练数据上最明显；这个玩具例子的测试准确率分不出两者的高下。
-#
 # ## Exercises
 #
 # Each exercise has a hint and a worked answer; click to open them, after you have tried.
@@ -1102,3 +1064,42 @@ print(f"lecture ran in {time.perf_counter() - LECTURE_START:.0f} s")
 # the README's ladder: the sample model 58.5 %, a tuned Transformer 69.2 %, the Conformer 74.7 %,
 # and the Conformer with self-attention pooling and AM-softmax 85.7 % test accuracy.
 # </details>
+
+# %% [markdown]
+# ## 摘要
+#
+# **繁體中文**
+#
+# * 語音以**對數梅爾頻譜（log-mel）的音框序列**輸入模型：每 10 ms 取一個 25 ms 的窗（每秒 100 個音框），
+#   40 個梅爾頻帶，取自然對數並以 $\ln 10^{-5}$ 為下限。一段語句就是一個 $(T, 40)$ 的矩陣，$T$ 約為數百。
+# * 作業 4 的資料：`mapping.json`、`metadata.json`（有標籤的語句）、`testdata.json`（無標籤），每段語句一個
+#   `uttr-*.pt` 張量。訓練時隨機裁切 128 個音框；驗證與預測時用完整語句，以 -20 填充並附上遮罩（True = 真實音框）。
+# * **範例模型**（線性 prenet、一層 Transformer 編碼器、平均池化、Softmax）把語句當成**一袋音框**：打亂音框順序，
+#   輸出不變。
+# * **自注意力是全域的，卷積是局部的。** Conformer 的 block 為
+#   $x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$x \mathrel{+}= \mathrm{MHSA}(\mathrm{LN}(x))$；
+#   $x \mathrel{+}= \mathrm{Conv}(x)$；$x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$y = \mathrm{LN}(x)$；
+#   卷積模組為逐點卷積、GLU、深度卷積（$k$ 個音框）、批次標準化（Batch Norm）、Swish、逐點卷積。
+#   批次標準化在訓練時會把同一批次的語句（包括填充的音框）混在一起計算統計量，所以作業用固定長度的裁切訓練。
+# * **自注意力池化（Self-attention Pooling）** $z = \sum_t \mathrm{softmax}_t(w^\top h_t + b)\, h_t$ 學會忽略靜音與雜訊；
+#   平均池化則隨著非語音比例增加而被拉向它們。
+# * **加性間隔 Softmax（AM-Softmax）** $\ell_c = s(\cos\theta_c - m[c = y])$ 依角度分類並要求一個間隔（margin）：
+#   每位語者的角度更集中，在訓練資料上最明顯；這個玩具例子的測試準確率分不出兩者的高下。
+#
+# **简体中文**
+#
+# * 语音以**对数梅尔频谱（log-mel）的帧序列**输入模型：每 10 ms 取一个 25 ms 的窗（每秒 100 帧），
+#   40 个梅尔频带，取自然对数并以 $\ln 10^{-5}$ 为下限。一段语句就是一个 $(T, 40)$ 的矩阵，$T$ 约为数百。
+# * 作业 4 的数据：`mapping.json`、`metadata.json`（有标签的语句）、`testdata.json`（无标签），每段语句一个
+#   `uttr-*.pt` 张量。训练时随机裁剪 128 帧；验证与预测时用完整语句，以 -20 填充并附上掩码（True = 真实帧）。
+# * **示例模型**（线性 prenet、一层 Transformer 编码器、平均池化、Softmax）把语句当成**一袋帧**：打乱帧的顺序，
+#   输出不变。
+# * **自注意力是全局的，卷积是局部的。** Conformer 的 block 为
+#   $x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$x \mathrel{+}= \mathrm{MHSA}(\mathrm{LN}(x))$；
+#   $x \mathrel{+}= \mathrm{Conv}(x)$；$x \mathrel{+}= \tfrac12 \mathrm{FF}(x)$；$y = \mathrm{LN}(x)$；
+#   卷积模块为逐点卷积、GLU、深度卷积（$k$ 帧）、批次标准化（Batch Norm）、Swish、逐点卷积。
+#   批次标准化在训练时会把同一批次的语句（包括填充的帧）混在一起计算统计量，所以作业用固定长度的裁剪训练。
+# * **自注意力池化（Self-attention Pooling）** $z = \sum_t \mathrm{softmax}_t(w^\top h_t + b)\, h_t$ 学会忽略静音与噪声；
+#   平均池化则随着非语音比例增加而被拉向它们。
+# * **加性间隔 Softmax（AM-Softmax）** $\ell_c = s(\cos\theta_c - m[c = y])$ 按角度分类并要求一个间隔（margin）：
+#   每位说话人的角度更集中，在训练数据上最明显；这个玩具例子的测试准确率分不出两者的高下。

@@ -66,6 +66,7 @@ def test_lecture_links_the_glossary_and_summarises_in_chinese(path):
     assert "](glossary.md)" in text, f"{path.name} does not link glossary.md"
     summary, zh = text.find("# ## Summary"), text.find("# ## 摘要")
     assert summary >= 0 and zh > summary, f"{path.name}: no '## 摘要' section after '## Summary'"
+    assert "\n# ## " not in text[zh + 1:], f"{path.name} does not end with its 摘要 (a section follows it)"
     section = text[zh:text.find("\n# ## ", zh + 1) if text.find("\n# ## ", zh + 1) > 0 else len(text)]
     assert "繁體中文" in section and "简体中文" in section, f"{path.name}: 摘要 needs Traditional and Simplified"
     assert section.index("繁體中文") < section.index("简体中文"), f"{path.name}: Traditional comes first"
