@@ -35,14 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from speaker_ladder import PARTS, SOLUTION, make_model  # noqa: E402
+from speaker_ladder import PARTS, SOLUTION, dataset_paths, make_model  # noqa: E402
 from tables import print_table  # noqa: E402
 from autograder.course import PREDICTION_TASKS  # noqa: E402
 from autograder.notebooks import reference_namespace  # noqa: E402
-from coursekit.speaker_data import (SpeakerDataset, accuracy_from_files, default_data_dir,  # noqa: E402
+from coursekit.speaker_data import (SpeakerDataset, accuracy_from_files,  # noqa: E402
                                     train_valid_split, write_predictions)
 from coursekit.speaker_models import predict, train_speaker_model  # noqa: E402
-from coursekit.speakers import default_answers_path  # noqa: E402
 
 RUN_FIELDS = ("config", "seed", "threads", "steps", "train_s", "valid_acc", "best_step", "test_acc")
 RUNGS = {r.label.lower(): r for r in PREDICTION_TASKS["hw4_speaker_id"].rungs}
@@ -101,11 +100,8 @@ def main(argv=None) -> int:
         print_table(header, summary_rows(runs), args.markdown)
         return 0
 
-    data = args.data or default_data_dir()
-    answers = args.answers or default_answers_path(data)
-    if not (data / "metadata.json").is_file() or not answers.is_file():
-        print(f"error: need a hw4 dataset in {data} and its answers in {answers}; "
-              "make them with `python -m coursekit.speakers data/speakers`", file=sys.stderr)
+    data, answers = dataset_paths(args.data, args.answers)
+    if data is None:
         return 2
     configs = [c for c in args.configs.split(",") if c]
     unknown = [c for c in configs if c not in RUNGS]

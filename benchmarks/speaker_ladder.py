@@ -55,6 +55,18 @@ def make_model(name: str, n_speakers: int, parts: dict) -> torch.nn.Module:
     raise ValueError(f"unknown configuration {name!r}; expected simple, medium, strong or boss")
 
 
+def dataset_paths(data: Path | None, answers: Path | None) -> tuple[Path | None, Path | None]:
+    """The hw4 data folder and its hidden labels (defaults as the notebook's); (None, None),
+    saying why, when either is missing."""
+    data = data or default_data_dir()
+    answers = answers or default_answers_path(data)
+    if not (data / "metadata.json").is_file() or not answers.is_file():
+        print(f"error: need a hw4 dataset in {data} and its answers in {answers}; "
+              "make them with `python -m coursekit.speakers data/speakers`", file=sys.stderr)
+        return None, None
+    return data, answers
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=None, help="hw4 data folder (default: $HW4_DATA or data/speakers)")
@@ -66,11 +78,8 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     args = p.parse_args(argv)
 
-    data = args.data or default_data_dir()
-    answers = args.answers or default_answers_path(data)
-    if not (data / "metadata.json").is_file() or not answers.is_file():
-        print(f"error: need a hw4 dataset in {data} and its answers in {answers}; "
-              "make them with `python -m coursekit.speakers data/speakers`", file=sys.stderr)
+    data, answers = dataset_paths(args.data, args.answers)
+    if data is None:
         return 2
     torch.set_num_threads(args.threads)
     parts = reference_namespace(SOLUTION, PARTS)
