@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import filecmp
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
-from . import notebooks
+from . import notebooks, questions
 from .course import available_assignments, nbgrader_config
 from .mutants import load_mutants, submission_with
 
@@ -50,6 +51,16 @@ def convert_sources(root: Path, force: bool = False) -> list[Path]:
                          "The .py beside each is the source: copy your change there (jupytext can convert: "
                          "`jupytext --to py:percent NOTEBOOK -o -` prints it), then build again; or run "
                          "`python -m autograder build --force` to discard the edits.")
+    problems = []
+    for src in _sources(root):
+        try:
+            declared = questions.declarations(src.read_text())
+            if any(d.role != "locked" for d in declared):     # a homework: its prose must agree
+                problems += [f"{src.relative_to(root)}: {p}" for p in questions.check_points(src.read_text())]
+        except questions.DeclarationError as exc:
+            problems.append(f"{src.relative_to(root)}: {exc}")
+    if problems:
+        raise BuildError("the question declarations and the text disagree:\n  " + "\n  ".join(problems))
     changed = []
     for src in _sources(root):
         target = src.with_suffix(".ipynb")
@@ -156,8 +167,26 @@ def build_examples(root: Path) -> None:
                 example_predictions(target.parent / "predictions.csv", how["predictions_accuracy"])
 
 
+def readme_points(root: Path) -> bool:
+    """The README's assignment table: the points column of each homework's row (``| `hw2_attention` |
+    ... | 30 + 8 |``) written from the declarations (:func:`questions.points_summary`), so a new
+    question changes it by itself. Returns True when the README changed."""
+    readme = root / "README.md"
+    if not readme.exists():
+        return False
+    text = original = readme.read_text()
+    for hw in available_assignments(root):
+        summary = questions.points_summary((root / "solutions" / hw / f"{hw}.py").read_text())
+        text = re.sub(rf"^(\| `{re.escape(hw)}` \|.*\| )[^|]*( \|)$", lambda m: m[1] + summary + m[2], text,
+                      flags=re.MULTILINE)
+    if text != original:
+        readme.write_text(text)
+    return text != original
+
+
 def build(root: Path, db_path: Path | None = None, force: bool = False) -> None:
     convert_sources(root, force)
+    readme_points(root)
     release(root, db_path)
     build_examples(root)
 
@@ -183,6 +212,8 @@ def check(root: Path) -> list[str]:
         drift += sorted(f"stale (build no longer makes it): {f}" for f in committed - fresh)
         drift += sorted(f"differs: {f}" for f in fresh & committed if not _same(scratch / f, root / f))
         drift += sorted(f"edited by hand (the .py is the source): {p.relative_to(root)}" for p in hand_edited(root))
+        if (root / "README.md").exists() and not filecmp.cmp(scratch / "README.md", root / "README.md", shallow=False):
+            drift.append("differs: README.md (the points column of the assignment table)")
         return drift
 
 

@@ -21,8 +21,10 @@ _SOLUTION_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### 
 
 
 def text_to_notebook(text: str) -> NotebookNode:
-    """Parse a percent-format source into a normalised notebook."""
-    return normalise(jupytext.reads(text, fmt="py:percent"))
+    """Parse a percent-format source into a normalised notebook; compact question headers
+    (``# %% test: test_x (2 points)``, see :mod:`autograder.questions`) become nbgrader metadata."""
+    from .questions import expand
+    return normalise(jupytext.reads(expand(text), fmt="py:percent"))
 
 
 def normalise(nb: NotebookNode) -> NotebookNode:

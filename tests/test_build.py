@@ -3,20 +3,43 @@ import json
 import re
 
 import nbformat
+import pytest
 
 from autograder.course import available_assignments
 from conftest import ROOT, run_cli
 
-# Names each assignment's students implement (../shared/COURSE_CONTRACT.md).
-CONTRACT_NAMES = {
-    "hw1_embeddings": {"one_hot", "cooccurrence_matrix", "svd_embeddings", "cosine_similarity_matrix",
-                       "most_similar", "SkipGramNegativeSampling", "CBOW"},
-    "hw2_attention": {"scaled_dot_product_attention", "causal_mask", "window_mask", "padding_mask",
-                      "SelfAttention", "MultiHeadAttention", "sinusoidal_positional_encoding"},
-    "hw3_transformer": {"shift_right", "EncoderLayer", "DecoderLayer", "greedy_decode", "beam_search"},
-    "hw4_speaker_id": {"ConformerFeedForward", "ConformerConvModule", "ConformerBlock",
-                       "SelfAttentionPooling", "AMSoftmax"},
-}
+# The contract (a verbatim copy of ../shared/COURSE_CONTRACT.md, compared with it where that exists).
+CONTRACT = ROOT / "docs" / "COURSE_CONTRACT.md"
+
+
+def contract_names(text: str) -> dict[str, set[str]]:
+    """Names each assignment's students implement: the `name(` that opens each bullet of the
+    contract's ``## <assignment>`` section."""
+    names, section = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+            names[section] = set()
+        elif section and (m := re.match(r"^\s*- `(\w+)\(", line)):
+            names[section].add(m[1])
+    return {hw: n for hw, n in names.items() if n}
+
+
+CONTRACT_NAMES = contract_names(CONTRACT.read_text())
+
+
+def test_the_repository_s_contract_is_the_shared_one():
+    shared = ROOT.parent / "shared" / "COURSE_CONTRACT.md"
+    if not shared.exists():
+        pytest.skip("no ../shared/COURSE_CONTRACT.md beside this checkout (a clone elsewhere)")
+    assert CONTRACT.read_text() == shared.read_text(), "docs/COURSE_CONTRACT.md differs from ../shared's: copy it"
+
+
+def test_contract_names_are_parsed_from_every_assignment_section():
+    assert set(CONTRACT_NAMES) == set(available_assignments(ROOT))
+    assert CONTRACT_NAMES["hw2_attention"] >= {"scaled_dot_product_attention", "MultiHeadAttention"}
+    assert CONTRACT_NAMES["hw3_transformer"] >= {"greedy_decode", "beam_search"}    # nested bullets
+    assert all(len(n) >= 5 for n in CONTRACT_NAMES.values()), CONTRACT_NAMES
 
 
 def test_build_check_reports_no_drift():

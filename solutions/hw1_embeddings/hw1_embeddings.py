@@ -1,4 +1,4 @@
-# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: intro
 # # Homework 1: from one-hot vectors to word embeddings
 #
 # In this homework you build, step by step, the two families of word embeddings from
@@ -60,7 +60,7 @@
 #
 # Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
 
-# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: install
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
 # where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
 # file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
@@ -71,7 +71,7 @@ KIT = "attention-course-kit"
 if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
     get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
-# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: setup
 import os
 
 import torch
@@ -87,7 +87,7 @@ torch.manual_seed(0)
 # Set by nbgrader while grading: training at the end is shortened then.
 GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part1
 # ## Part 1. One-hot vectors (2 points)
 #
 # A one-hot vector for word $i$ of a vocabulary $\mathcal{V}$ is $e_i \in \{0, 1\}^{\lvert\mathcal{V}\rvert}$: all zeros
@@ -96,7 +96,7 @@ GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 #
 # Example: `one_hot(torch.tensor([0, 2]), 3)` is `[[1., 0., 0.], [0., 0., 1.]]`.
 
-# %% nbgrader={"grade": false, "grade_id": "one_hot", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: one_hot
 def one_hot(indices: torch.Tensor, num_classes: int) -> torch.Tensor:
     """One-hot encode integer ``indices`` of shape S into a float tensor of shape S + (num_classes,)."""
     ### BEGIN SOLUTION
@@ -104,14 +104,14 @@ def one_hot(indices: torch.Tensor, num_classes: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_one_hot", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_one_hot (1 point)
 out = check_implemented(one_hot, torch.tensor([0, 2, 1]), 4)
 check_shape(out, (3, 4), "one_hot(tensor([0, 2, 1]), 4)")
 check_dtype(out, torch.float32, "one_hot output")
 check_equal(out, torch.tensor([[1., 0., 0., 0.], [0., 0., 1., 0.], [0., 1., 0., 0.]]), "one_hot(tensor([0, 2, 1]), 4)")
 check_shape(one_hot(torch.tensor([[0, 1, 2], [3, 4, 0]]), 5), (2, 3, 5), "one_hot of a (2, 3) tensor with 5 classes")
 
-# %% nbgrader={"grade": true, "grade_id": "test_one_hot_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_one_hot_hidden (1 point)
 # Hidden tests (other shapes and sizes, a single index, a batch of one, indices below num_classes - 1)
 # run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -132,7 +132,7 @@ for _idx, _C in ((torch.tensor([4]), 6), (torch.tensor([[1]]), 3), (torch.tensor
                 hint="the output has shape indices.shape + (num_classes,), whatever the sizes (no squeeze)")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_one_hot_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_one_hot_question
 # ### Written question 1 (2 points, graded by hand)
 #
 # Lecture 1 says that one-hot vectors carry no meaning. Take the one-hot vectors of two different
@@ -140,7 +140,7 @@ for _idx, _C in ((torch.tensor([4]), 6), (torch.tensor([[1]]), 3), (torch.tensor
 # similarity and their Euclidean distance? What does that tell you about what one-hot vectors can
 # express about how similar two words are? Two or three sentences, with the numbers.
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_one_hot", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_one_hot (2 points)
 # **Model answer.** For two different words $i \ne j$: $e_i \cdot e_j = 0$, so the cosine similarity is 0 and
 # the distance is $\lVert e_i - e_j \rVert = \sqrt{1 + 1} = \sqrt{2}$, for *every* pair of different
 # words (*cat*/*dog* exactly as *cat*/*car*). All words are orthogonal and equally far apart: a one-hot
@@ -155,7 +155,7 @@ for _idx, _C in ((torch.tensor([4]), 6), (torch.tensor([[1]]), 3), (torch.tensor
 #   identity only, no similarity; meaning must come from elsewhere (contexts, learned embeddings).
 #   A conclusion without any computation earns this point but not the first.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part2
 # ## Part 2. Co-occurrence counts (4 points)
 #
 # Count-based embeddings start from how often two words appear near each other. For every
@@ -167,7 +167,7 @@ for _idx, _C in ((torch.tensor([4]), 6), (torch.tensor([[1]]), 3), (torch.tensor
 #
 # Example: `[[0, 1, 2], [2, 3]]` with `window=1` gives ones at (0,1), (1,0), (1,2), (2,1), (2,3), (3,2).
 
-# %% nbgrader={"grade": false, "grade_id": "cooccurrence_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: cooccurrence_matrix
 def cooccurrence_matrix(sentences: list[list[int]], vocab_size: int, window: int) -> torch.Tensor:
     """(|V|, |V|) float tensor C: C[a, b] = number of times b occurs within `window` positions of a."""
     ### BEGIN SOLUTION
@@ -181,7 +181,7 @@ def cooccurrence_matrix(sentences: list[list[int]], vocab_size: int, window: int
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_cooccurrence_matrix (2 points)
 C = check_implemented(cooccurrence_matrix, [[0, 1, 2], [2, 3]], 5, 1)
 check_shape(C, (5, 5), "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, window=1)")
 check_dtype(C, "float", "cooccurrence_matrix output")
@@ -193,7 +193,7 @@ check_equal(C.float(), expected, "cooccurrence_matrix([[0, 1, 2], [2, 3]], 5, wi
 check_equal(cooccurrence_matrix([[0, 1, 2]], 3, 2).float(), torch.ones(3, 3) - torch.eye(3),
             "cooccurrence_matrix([[0, 1, 2]], 3, window=2)", hint="|i - j| <= window includes the distance window itself")
 
-# %% nbgrader={"grade": true, "grade_id": "test_cooccurrence_matrix_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_cooccurrence_matrix_hidden (2 points)
 # Hidden tests (random sentences, repeated words, a word next to itself, one-word sentences, window 0,
 # windows longer than the sentence) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -227,7 +227,7 @@ for _sents, _V, _window in (([[5]], 6, 3), ([[3, 3]], 4, 10), ([[0, 1, 2, 1, 0]]
                 hint="positions i != j (not words s[i] != s[j]) with |i - j| <= window; every occurrence of a pair counts")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part3
 # ## Part 3. Embeddings from a truncated SVD (3 points)
 #
 # Factorise the co-occurrence matrix $\mathbf{C} = U \Sigma Q^\top$ (lecture 1's letters) and keep the `dim`
@@ -235,7 +235,7 @@ for _sents, _V, _window in (([[5]], 6, 3), ([[3, 3]], 4, 10), ([[0, 1, 2, 1, 0]]
 # (`torch.linalg.svd` returns singular values in decreasing order.) Singular vectors are only
 # defined up to sign, and the tests accept either sign for each column.
 
-# %% nbgrader={"grade": false, "grade_id": "svd_embeddings", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: svd_embeddings
 def svd_embeddings(cooc: torch.Tensor, dim: int) -> torch.Tensor:
     """(|V|, dim) word vectors E = U[:, :dim] * sqrt(S[:dim]) from a (|V|, |V|) co-occurrence matrix C."""
     ### BEGIN SOLUTION
@@ -244,12 +244,12 @@ def svd_embeddings(cooc: torch.Tensor, dim: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_svd_embeddings", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_svd_embeddings (1 point)
 E = check_implemented(svd_embeddings, torch.diag(torch.tensor([4.0, 9.0, 1.0])), 2)
 check_shape(E, (3, 2), "svd_embeddings(diag(4, 9, 1), dim=2)")
 check_close_up_to_sign(E, torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 0.0]]), "svd_embeddings(diag(4, 9, 1), dim=2)")
 
-# %% nbgrader={"grade": true, "grade_id": "test_svd_embeddings_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_svd_embeddings_hidden (2 points)
 # Hidden tests (random and non-symmetric matrices, other dims, dim=1 and dim=|V|, a word that never
 # co-occurs) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -281,7 +281,7 @@ for _what, _M, _dim in (("dim=|V|=5", _C, 5), ("dim=1", _C, 1), ("a zero row and
                            rtol=1e-3, atol=1e-3)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_svd_dim_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_svd_dim_question
 # ### Written question 2 (3 points, graded by hand)
 #
 # What does the number of dimensions `dim` kept by the truncated SVD trade off? Say what the word
@@ -289,7 +289,7 @@ for _what, _M, _dim in (("dim=|V|=5", _C, 5), ("dim=1", _C, 1), ("a zero row and
 # that is not better, and how you would choose `dim` in practice. (You may try it: the "Things to
 # try" at the end compute the neighbour score of SVD embeddings.)
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_svd_dim", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_svd_dim (3 points)
 # **Model answer.** Keeping the `dim` largest singular values gives the best rank-`dim` approximation of
 # $\mathbf{C}$ in the least-squares sense (Eckart–Young): `dim` is how much of the co-occurrence
 # structure the vectors keep. With a very small `dim` too much is thrown away: with 1 or 2 dimensions
@@ -311,14 +311,14 @@ for _what, _M, _dim in (("dim=|V|=5", _C, 5), ("dim=1", _C, 1), ("a zero row and
 #   generalisation, more cost; and a practical way to choose (validation score, spectrum elbow).
 #   Saying only "bigger is more accurate" earns no point here.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part4
 # ## Part 4. Cosine similarity (2 points)
 #
 # $\cos(a, b) = \dfrac{a \cdot b}{\lVert a \rVert\, \lVert b \rVert}$. Return the `(n, n)` matrix of
 # cosine similarities between all pairs of **rows** of `E` (no loops needed: normalise the rows,
 # then one matrix product). You may assume no row is all zeros.
 
-# %% nbgrader={"grade": false, "grade_id": "cosine_similarity_matrix", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: cosine_similarity_matrix
 def cosine_similarity_matrix(E: torch.Tensor) -> torch.Tensor:
     """(n, n) cosine similarities between the rows of E (n, d)."""
     ### BEGIN SOLUTION
@@ -327,14 +327,14 @@ def cosine_similarity_matrix(E: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_cosine_similarity_matrix", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_cosine_similarity_matrix (1 point)
 S = check_implemented(cosine_similarity_matrix, torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]]))
 r = 2 ** -0.5
 check_close(S, torch.tensor([[1.0, 0.0, r], [0.0, 1.0, r], [r, r, 1.0]]),
             "cosine_similarity_matrix([[1, 0], [0, 2], [3, 3]])", atol=1e-5,
             hint="normalise each row (dim=1) to length 1 before the product")
 
-# %% nbgrader={"grade": true, "grade_id": "test_cosine_similarity_matrix_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_cosine_similarity_matrix_hidden (1 point)
 # Hidden tests (random matrices of other shapes, duplicate and parallel rows, a square matrix, 1-dimensional
 # vectors, large-magnitude vectors, a single row) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -364,14 +364,14 @@ for _what, _E in _cases:
                      "without squaring large numbers twice")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part5
 # ## Part 5. Nearest neighbours (3 points)
 #
 # `most_similar(E, index, k)` returns a LongTensor with the `k` row indices whose cosine
 # similarity to row `index` is highest, **excluding `index` itself**, most similar first.
 # (`torch.topk` or `torch.argsort` help.)
 
-# %% nbgrader={"grade": false, "grade_id": "most_similar", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: most_similar
 def most_similar(E: torch.Tensor, index: int, k: int) -> torch.Tensor:
     """LongTensor (k,): rows of E most cosine-similar to row `index`, excluding it, best first."""
     ### BEGIN SOLUTION
@@ -382,14 +382,14 @@ def most_similar(E: torch.Tensor, index: int, k: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_most_similar", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_most_similar (1 point)
 E = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.6, 0.5], [-1.0, 0.0]])
 nn_ids = check_implemented(most_similar, E, 0, 3)
 check_dtype(nn_ids, "integer", "most_similar output")
 check_equal(nn_ids.tolist(), [1, 3, 2], "most_similar(E, 0, 3)",
             hint="exclude the query row itself and sort from most to least similar")
 
-# %% nbgrader={"grade": true, "grade_id": "test_most_similar_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_most_similar_hidden (2 points)
 # Hidden tests (rows of very different lengths, other k, rows equal or parallel to the query row, ties)
 # run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -427,7 +427,7 @@ for _index, _k in ((2, 2), (2, 4), (5, 3), (0, 2), (5, 7)):
                      "another row may be as similar as the query itself")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part6
 # ## Part 6. Skip-gram with negative sampling (4 points)
 #
 # Skip-gram predicts the context word $o$ from the centre word $c$. Each word has two vectors:
@@ -441,7 +441,7 @@ for _index, _k in ((2, 2), (2, 4), (5, 3), (0, 2), (5, 7)):
 # Shapes: `center (B,)`, `context (B,)`, `negatives (B, K)`.
 # Tip: `F.logsigmoid` is the numerically stable $\log \sigma$.
 
-# %% nbgrader={"grade": false, "grade_id": "SkipGramNegativeSampling", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: SkipGramNegativeSampling
 class SkipGramNegativeSampling(nn.Module):
     def __init__(self, vocab_size: int, dim: int):
         super().__init__()
@@ -460,7 +460,7 @@ class SkipGramNegativeSampling(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_SkipGramNegativeSampling", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_SkipGramNegativeSampling (2 points)
 model = check_implemented(SkipGramNegativeSampling, 6, 2)
 check_true(isinstance(model.center_embed, nn.Embedding) and isinstance(model.context_embed, nn.Embedding),
            "SkipGramNegativeSampling needs attributes center_embed and context_embed, both nn.Embedding(vocab_size, dim); "
@@ -476,7 +476,7 @@ check_shape(loss, (), "the loss (a scalar)")
 check_close(loss, torch.tensor(2.056911), "loss for a hand-worked batch of 2", atol=1e-4,
             hint="mean over the batch of -[log σ(u_o·v_c) + Σ_k log σ(-u_k·v_c)]")
 
-# %% nbgrader={"grade": true, "grade_id": "test_SkipGramNegativeSampling_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_SkipGramNegativeSampling_hidden (2 points)
 # Hidden tests (random weights and batches, gradients, a batch of one, one negative per example (K=1),
 # large scores |u·v| of 20-50) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -537,7 +537,7 @@ for _B, _K, _large, _seed in ((1, 1, False, 62), (4, 1, False, 63), (1, 3, False
                 atol=1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part7
 # ## Part 7. CBOW (2 points)
 #
 # Continuous bag-of-words predicts the middle word from the **average** of its context
@@ -545,7 +545,7 @@ for _B, _K, _large, _seed in ((1, 1, False, 62), (4, 1, False, 63), (1, 3, False
 # `out(mean_C embed(context))` of shape `(B, |V|)`.
 # Attributes: `embed = nn.Embedding(vocab_size, dim)` and `out = nn.Linear(dim, vocab_size)`.
 
-# %% nbgrader={"grade": false, "grade_id": "CBOW", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: CBOW
 class CBOW(nn.Module):
     def __init__(self, vocab_size: int, dim: int):
         super().__init__()
@@ -559,7 +559,7 @@ class CBOW(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_CBOW", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_CBOW (1 point)
 cbow = check_implemented(CBOW, 10, 3)
 check_true(isinstance(cbow.embed, nn.Embedding) and isinstance(cbow.out, nn.Linear),
            "CBOW needs attributes embed (nn.Embedding(vocab_size, dim)) and out (nn.Linear(dim, vocab_size)); "
@@ -574,7 +574,7 @@ check_close(cbow(torch.tensor([[1, 3]])), torch.tensor([[6.0, 7.0, 8.0] + [0.0] 
             "CBOW logits with embed rows [3, 4, 5] and [9, 10, 11], out = identity", atol=1e-5,
             hint="average (not sum) the context embeddings over dim 1, then apply out")
 
-# %% nbgrader={"grade": true, "grade_id": "test_CBOW_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_CBOW_hidden (1 point)
 # Hidden tests (random weights, other batch and window sizes, a batch of one, a one-word context, repeated
 # context words) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -605,7 +605,7 @@ for _what, _ctx in (("a batch of one, context (1, 4)", torch.tensor([[4, 0, 7, 2
                      "as often as it appears")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part8", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part8
 # ## Part 8. Train your skip-gram model and inspect it (not graded)
 #
 # The course corpus (`coursekit.corpus`) is generated from templates such as
@@ -614,7 +614,7 @@ for _what, _ctx in (("a batch of one, context (1, 4)", torch.tensor([[4, 0, 7, 2
 # negatives drawn from the unigram distribution raised to the power 0.75, then ask your
 # `most_similar` for neighbours. While the notebook is being graded (or self-checked), training is skipped.
 
-# %% nbgrader={"grade": false, "grade_id": "train_skipgram", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: train_skipgram
 sentences, vocab = load_corpus(n_sentences=600 if GRADING else 3000, seed=0)
 pairs = skipgram_pairs(sentences, window=2)               # (N, 2): centre, context
 noise = unigram_table(vocab.counts)                        # P(w) ∝ count^0.75
@@ -638,7 +638,7 @@ for epoch in range(epochs):
         losses.append(loss.item())
     print(f"epoch {epoch + 1}: mean loss {sum(losses[-50:]) / len(losses[-50:]):.3f}")
 
-# %% nbgrader={"grade": false, "grade_id": "inspect_neighbours", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: inspect_neighbours
 E = sgns.center_embed.weight.detach()                      # (|V|, d)
 for word in ["cat", "apple", "car", "king", "red", "drove"]:
     ids = most_similar(E, vocab.stoi[word], 5)
@@ -652,7 +652,7 @@ for word in vocab.itos:
 print(f"\nshare of top-5 neighbours in the same category: {sum(hits) / len(hits):.2f} "
       "(a correct implementation: about 0.95 after full training; random vectors: about 0.1)")
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: questions
 # ### Things to try (not graded)
 # 1. Replace the skip-gram vectors by `svd_embeddings(cooccurrence_matrix(sentences, len(vocab), 2), 24)`
 #    and compare the neighbour score. Which words does each method get wrong, and why?

@@ -1,4 +1,4 @@
-# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: intro
 # # Homework 2: self-attention, multi-head attention and positions
 #
 # In this homework you write, from scratch, the pieces of lectures 2 and 3 that every
@@ -67,7 +67,7 @@
 # `key_padding_mask` and boolean `attn_mask` use the opposite convention, True = *blocked*: to
 # give it one of our masks, pass `~mask`.)
 
-# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: install
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
 # where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
 # file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
@@ -78,7 +78,7 @@ KIT = "attention-course-kit"
 if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
     get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
-# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: setup
 import math
 import os
 
@@ -119,7 +119,7 @@ def attempt_pair(what, fn, *args, hint=None, **kwargs):
                f"{type(result).__name__}{' of length ' + str(len(result)) if isinstance(result, (tuple, list)) else ''}.")
     return result
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part1
 # ## Part 1. Scaled dot-product attention (6 points)
 #
 # In the batch-first row convention of lecture 2 (row $i$ of $\mathbf{Q}$ is the query $q^i$, row $j$ of
@@ -143,7 +143,7 @@ def attempt_pair(what, fn, *args, hint=None, **kwargs):
 # Do not call `F.scaled_dot_product_attention` for the weights: it does not return them (you may
 # use it for the output if you like).
 
-# %% nbgrader={"grade": false, "grade_id": "scaled_dot_product_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: scaled_dot_product_attention
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """softmax(q k^T / sqrt(dk)) v over the last two dimensions.
@@ -168,7 +168,7 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_scaled_dot_product_attention (2 points)
 # Shapes: B=2, Lq=5, Lk=7, dk=8, dv=6 (all different, so that a transpose shows).
 g = torch.Generator().manual_seed(0)
 q, k, v = (torch.randn(2, 5, 8, generator=g, dtype=torch.float32), torch.randn(2, 7, 8, generator=g, dtype=torch.float32),
@@ -202,7 +202,7 @@ check_close(weights, torch.tensor([[[0.731059, 0.268941, 0.0], [0.268941, 0.0, 0
 check_close(out, torch.tensor([[[0.731059, 0.268941], [1.0, 0.731059]]]),
             "output of the worked example with a mask", atol=1e-5)
 
-# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_scaled_dot_product_attention_hidden (4 points)
 # Hidden tests (comparison with torch.nn.functional.scaled_dot_product_attention, masks of several
 # shapes, (B, H, L, d) inputs, inputs without batch dimensions, one query or one key, a single real key in
 # a row, large scores) run when your notebook is graded.
@@ -292,7 +292,7 @@ for _what, _mm in (("no mask", None), ("mask (B, Lq, Lk), real keys scoring 200 
                 f"output ({_what}) compared with F.scaled_dot_product_attention", rtol=1e-4, atol=1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_scaling_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_scaling_question
 # ### Written question 1 (3 points, graded by hand)
 #
 # Why are the scores divided by $\sqrt{d_k}$? Suppose the entries of a query $q$ and a key $k$ are
@@ -301,7 +301,7 @@ for _what, _mm in (("no mask", None), ("mask (B, Lq, Lk), real keys scoring 200 
 # gradients, with $d_k = 512$ and no scaling? (You may check it in a scratch cell:
 # `torch.softmax(torch.randn(512) @ torch.randn(512, 10), -1)` with and without `/ 512 ** 0.5`.)
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_scaling", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_scaling (3 points)
 # **Model answer.** $q \cdot k = \sum_{i=1}^{d_k} q_i k_i$ is a sum of $d_k$ independent terms, each with mean
 # $0$ and variance $\mathrm{E}[q_i^2]\,\mathrm{E}[k_i^2] = 1$, so $q \cdot k$ has mean 0 and variance
 # $d_k$ (standard deviation $\sqrt{d_k}$, about 22.6 for $d_k = 512$). Without scaling, the scores of
@@ -319,7 +319,7 @@ for _what, _mm in (("no mask", None), ("mask (B, Lq, Lk), real keys scoring 200 
 #   restores variance 1 for any $d_k$. ("It keeps numbers small" or "avoids overflow" alone: 0 for this
 #   point.)
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part2
 # ## Part 2. The causal mask (3 points)
 #
 # A decoder that generates a sequence left to right must not look at the future: query $i$ may
@@ -333,7 +333,7 @@ for _what, _mm in (("no mask", None), ("mask (B, Lq, Lk), real keys scoring 200 
 #  [ True,  True,  True]]
 # ```
 
-# %% nbgrader={"grade": false, "grade_id": "causal_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: causal_mask
 def causal_mask(length: int) -> torch.Tensor:
     """(L, L) bool tensor, True where key j <= query i (may attend)."""
     ### BEGIN SOLUTION
@@ -341,14 +341,14 @@ def causal_mask(length: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_causal_mask (1 point)
 m = attempt("causal_mask(3)", causal_mask, 3)
 check_dtype(m, torch.bool, "causal_mask(3)")
 check_shape(m, (3, 3), "causal_mask(3)")
 check_equal(m, torch.tensor([[True, False, False], [True, True, False], [True, True, True]]), "causal_mask(3)",
             hint="row i is the query: it may see keys j <= i (lower triangle, diagonal included)")
 
-# %% nbgrader={"grade": true, "grade_id": "test_causal_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_causal_mask_hidden (2 points)
 # Hidden tests (other lengths, including 1 and a long one) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 # Edge cases: length 1 (a (1, 1) mask, not a 0-d tensor) and a length beyond a precomputed block size.
@@ -360,7 +360,7 @@ for _L in (1, 2, 5, 8, 40):
                 hint="row i is the query: it may see keys j <= i (lower triangle, diagonal included)")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part3
 # ## Part 3. Truncated self-attention: the window mask (3 points)
 #
 # For long inputs such as speech (100 frames per second), lecture 3 let each position attend only
@@ -377,7 +377,7 @@ for _L in (1, 2, 5, 8, 40):
 #  [False, False,  True,  True]]
 # ```
 
-# %% nbgrader={"grade": false, "grade_id": "window_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: window_mask
 def window_mask(length: int, window: int) -> torch.Tensor:
     """(L, L) bool tensor, True where |i - j| <= window (may attend)."""
     ### BEGIN SOLUTION
@@ -386,7 +386,7 @@ def window_mask(length: int, window: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_window_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_window_mask (1 point)
 m = attempt("window_mask(4, 1)", window_mask, 4, 1)
 check_dtype(m, torch.bool, "window_mask(4, 1)")
 check_shape(m, (4, 4), "window_mask(4, 1)")
@@ -394,7 +394,7 @@ check_equal(m, torch.tensor([[True, True, False, False], [True, True, True, Fals
                              [False, True, True, True], [False, False, True, True]]), "window_mask(4, 1)",
             hint="|i - j| <= window, on both sides of the diagonal, the distance `window` itself included")
 
-# %% nbgrader={"grade": true, "grade_id": "test_window_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_window_mask_hidden (2 points)
 # Hidden tests (other lengths and windows, window 0, windows longer than the sequence, length 1 and 2)
 # run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -407,7 +407,7 @@ for _L, _w in ((1, 0), (5, 0), (6, 2), (7, 3), (5, 4), (4, 9), (1, 5), (2, 1), (
                 hint="|i - j| <= window, on both sides of the diagonal, the distance `window` itself included")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part4
 # ## Part 4. The padding mask (3 points)
 #
 # Sequences of different lengths are padded to a common length `max_len` to form a batch. The
@@ -425,7 +425,7 @@ for _L, _w in ((1, 0), (5, 0), (6, 2), (7, 3), (5, 4), (4, 9), (1, 5), (2, 1), (
 # To use it as an attention mask over the keys, `padding_mask(...)[:, None, :]` has shape
 # `(B, 1, Lk)` and broadcasts to `(B, Lq, Lk)`.
 
-# %% nbgrader={"grade": false, "grade_id": "padding_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: padding_mask
 def padding_mask(lengths, max_len: int) -> torch.Tensor:
     """(B, max_len) bool tensor, True where position < lengths[b] (a real token).
 
@@ -437,7 +437,7 @@ def padding_mask(lengths, max_len: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_padding_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_padding_mask (1 point)
 m = attempt("padding_mask(tensor([2, 4, 1]), 4)", padding_mask, torch.tensor([2, 4, 1]), 4)
 check_dtype(m, torch.bool, "padding_mask(tensor([2, 4, 1]), 4)")
 check_shape(m, (3, 4), "padding_mask(tensor([2, 4, 1]), 4)")
@@ -448,7 +448,7 @@ check_equal(attempt("padding_mask([2, 4, 1], 4)", padding_mask, [2, 4, 1], 4,
                     hint="lengths may be a list: torch.as_tensor(lengths) accepts both a list and a tensor"), expected, "padding_mask([2, 4, 1], 4) with a list of lengths",
             hint="torch.as_tensor(lengths) accepts both a list and a tensor")
 
-# %% nbgrader={"grade": true, "grade_id": "test_padding_mask_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_padding_mask_hidden (2 points)
 # Hidden tests (other batches, a length equal to max_len, a length of 0, lists, a batch of one) run when
 # your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -465,7 +465,7 @@ for _lengths, _max_len in ((torch.tensor([3, 7, 0, 5]), 7), (torch.tensor([1]), 
     check_equal(_m, _ref, _what, hint="True for the real positions p < lengths[b] (strictly less), False for the padding")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part5
 # ## Part 5. A self-attention layer (3 points)
 #
 # One head of self-attention with learned projections (lecture 2, section 4.2). For an input
@@ -481,7 +481,7 @@ for _lengths, _max_len in ((torch.tensor([3, 7, 0, 5]), 7), (torch.tensor([1]), 
 # `scaled_dot_product_attention`, but note that this question is graded on its own: a mistake in
 # part 1 then costs points here too.
 
-# %% nbgrader={"grade": false, "grade_id": "SelfAttention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: SelfAttention
 class SelfAttention(nn.Module):
     def __init__(self, d_in: int, d_out: int):
         super().__init__()
@@ -510,7 +510,7 @@ class SelfAttention(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_SelfAttention", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_SelfAttention (1 point)
 layer = attempt("SelfAttention(4, 6)", SelfAttention, 4, 6)
 check_true(all(isinstance(getattr(layer, n, None), nn.Linear) for n in ("query", "key", "value")),
            "SelfAttention needs attributes query, key and value, each nn.Linear(d_in, d_out, bias=False); got "
@@ -543,7 +543,7 @@ check_close(weights, torch.tensor([[[1.0, 0.0, 0.0], [0.195570, 0.804430, 0.0], 
             "SelfAttention weights of the worked example with a causal mask", atol=1e-5,
             hint="True = may attend: fill the scores where the mask is *False* with -inf before the softmax")
 
-# %% nbgrader={"grade": true, "grade_id": "test_SelfAttention_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_SelfAttention_hidden (2 points)
 # Hidden tests (random weights and sizes, masks, causality, permutation equivariance, a batch of one, a
 # sequence of one, a single real key in a row, large scores) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -656,7 +656,7 @@ for _what, _mod, _xx, _mm in _edge:
     check_close(_out, _ref_out, f"output of {_name}", rtol=1e-4, atol=1e-3 if _mod is _sa_large else 1e-5, hint=_hint)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part6
 # ## Part 6. Multi-head attention (9 points)
 #
 # Lecture 3: $H$ heads side by side, each with its own projections, concatenated and projected by
@@ -690,7 +690,7 @@ for _what, _mod, _xx, _mm in _edge:
 # means True = *blocked*, so it receives `~mask`; a `(B, Lq, Lk)` mask must be given to it as
 # `(B * H, Lq, Lk)`, `(~mask).repeat_interleave(H, dim=0)`.
 
-# %% nbgrader={"grade": false, "grade_id": "MultiHeadAttention", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: MultiHeadAttention
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, num_heads: int, bias: bool = True):
         super().__init__()
@@ -737,7 +737,7 @@ class MultiHeadAttention(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_MultiHeadAttention (3 points)
 mha = attempt("MultiHeadAttention(12, 3)", MultiHeadAttention, 12, 3)
 for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
     check_true(isinstance(getattr(mha, name, None), nn.Linear),
@@ -785,7 +785,7 @@ check_close(out, torch.tensor([[[4.776771, 0.223229, 0.660477, 0.339523], [1.223
             "MultiHeadAttention output of the worked example", atol=1e-5,
             hint="(B, H, L, dh) -> transpose(1, 2) -> reshape(B, L, d) puts the heads side by side; then apply out_proj")
 
-# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_MultiHeadAttention_hidden (2 points)
 # Hidden tests (ValueError, bias=False, masks shared by the heads, permutation equivariance, large
 # scores) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -873,7 +873,7 @@ for _what, _mm in (("no mask", None), ("causal mask (L, L)", torch.ones(5, 5).tr
     check_close(_out, _ref_out, f"output of {_name}", rtol=1e-4, atol=1e-2)
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadAttention_torch_equivalence", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_MultiHeadAttention_torch_equivalence (4 points)
 # Hidden tests: your MultiHeadAttention against torch.nn.MultiheadAttention with the same weights
 # (self- and cross-attention, masks, bias=False, one head, a batch of one, one query, one key, a batch
 # as large as the number of queries) run when your notebook is graded.
@@ -930,7 +930,7 @@ for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5
         check_close(_out, _out_ref, f"output of {_name}, compared with nn.MultiheadAttention", rtol=1e-4, atol=1e-5, hint=_HINT)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_heads_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_heads_question
 # ### Written question 2 (3 points, graded by hand)
 #
 # Your `MultiHeadAttention` with $H$ heads of size $d_h = d / H$ has exactly as many parameters as one
@@ -938,7 +938,7 @@ for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5
 # can compute for a query that $H$ heads improve on, give one concrete example of two things a layer
 # may want to attend to at once (part 8's copy model or a sentence), and say what each head gives up.
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_heads", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_heads (3 points)
 # **Model answer.** One head computes, for each query, *one* softmax distribution over the keys, so its output is
 # a single weighted average of the values: to take information from two places it must split its
 # weight between them and blur them into one vector. $H$ heads compute $H$ independent distributions,
@@ -958,7 +958,7 @@ for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5
 # - 1 point: the cost: same number of parameters and similar compute, but each head works in
 #   $d_h = d/H$ dimensions (lower-rank scores), so more heads is not always better.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part7
 # ## Part 7. Sinusoidal positional encoding (3 points)
 #
 # Self-attention is permutation equivariant (the hidden tests of parts 5 and 6 check that yours
@@ -973,7 +973,7 @@ for _B, _Lq, _Lk, _d, _H, _bias, _kind in ((2, 5, 5, 12, 3, True, "self"), (2, 5
 # `(max_len, d_model)`; `d_model` is even. Example: row $p = 1$ of the table for $d = 4$ is
 # $[\sin 1, \cos 1, \sin(1/100), \cos(1/100)]$.
 
-# %% nbgrader={"grade": false, "grade_id": "sinusoidal_positional_encoding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: sinusoidal_positional_encoding
 def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """(max_len, d_model) float32 table: sin in the even columns, cos in the odd columns."""
     ### BEGIN SOLUTION
@@ -987,7 +987,7 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_positional_encoding", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_sinusoidal_positional_encoding (1 point)
 pe = attempt("sinusoidal_positional_encoding(3, 4)", sinusoidal_positional_encoding, 3, 4)
 check_shape(pe, (3, 4), "sinusoidal_positional_encoding(3, 4)")
 check_dtype(pe, torch.float32, "sinusoidal_positional_encoding(3, 4)")
@@ -999,7 +999,7 @@ check_close(pe, torch.tensor([[0.0, 1.0, 0.0, 1.0],
             hint="interleaved: sin in columns 0, 2, 4, ..., cos in columns 1, 3, 5, ...; "
                  "columns 2i and 2i+1 share the frequency 1 / 10000^(2i/d)")
 
-# %% nbgrader={"grade": true, "grade_id": "test_sinusoidal_positional_encoding_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_sinusoidal_positional_encoding_hidden (2 points)
 # Hidden tests (other sizes, max_len=1, d_model=2, a wide table) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
@@ -1020,7 +1020,7 @@ for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2), (1, 2), (3, 64), (5, 10)
                 hint="PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d)), interleaved")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_positions_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_positions_question
 # ### Written question 3 (2 points, graded by hand)
 #
 # Without a positional encoding, self-attention is *permutation equivariant*. Let $\Pi$ be a
@@ -1029,7 +1029,7 @@ for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2), (1, 2), (3, 64), (5, 10)
 # $\mathbf{A}\mathbf{V}$. Then give an example of two inputs such a model cannot tell apart although
 # the difference matters, and say how $\mathbf{P}$ (added to the embeddings) fixes it.
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_positions", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_positions (2 points)
 # **Model answer.** $\Pi\mathbf{X}$ gives $\Pi\mathbf{Q}$, $\Pi\mathbf{K}$, $\Pi\mathbf{V}$ (the projections act on each
 # row), so $\mathbf{S}' = \Pi\mathbf{Q}\mathbf{K}^\top \Pi^\top / \sqrt{d_k} = \Pi\mathbf{S}\Pi^\top$. A row-wise
 # softmax does not care in which order rows and columns come, so $\mathbf{A}' = \Pi\mathbf{A}\Pi^\top$,
@@ -1047,7 +1047,7 @@ for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2), (1, 2), (3, 64), (5, 10)
 # - 1 point: the consequence with an example (word order invisible: "dog bites man", or part 8's task)
 #   and how adding $\mathbf{P}$ breaks the symmetry.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part8", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part8
 # ## Part 8. Put it together: a model that copies the previous token (not graded)
 #
 # A sequence of random tokens goes in; at every position $t \ge 1$ the model must output the token
@@ -1056,7 +1056,7 @@ for _max_len, _d in ((50, 16), (7, 6), (1, 8), (20, 2), (1, 2), (3, 64), (5, 10)
 # your `MultiHeadAttention` with your `causal_mask` (it may look back, never ahead), and a linear
 # read-out. While the notebook is being graded, training is cut short.
 
-# %% nbgrader={"grade": false, "grade_id": "demo_train", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: demo_train
 class PreviousTokenModel(nn.Module):
     def __init__(self, vocab_size, d_model, num_heads, max_len):
         super().__init__()
@@ -1101,7 +1101,7 @@ accuracy = (logits[:, 1:].argmax(-1) == ids[:, :-1]).float().mean().item()
 print(f"after {steps} training steps: test loss {copy_loss(logits, ids).item():.3f}, accuracy on fresh sequences "
       f"{accuracy:.1%} (chance {1 / vocab_size:.1%}; a correct implementation reaches about 100% after 400 steps)")
 
-# %% nbgrader={"grade": false, "grade_id": "demo_plot", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: demo_plot
 if not GRADING:
     import matplotlib.pyplot as plt
 
@@ -1114,7 +1114,7 @@ if not GRADING:
         offset = (test_weights[0, h, 1:].argmax(-1) - torch.arange(1, seq_len)).float()
         print(f"head {h}: most-attended key at offset {offset.median().item():+.0f} (median over queries 1..{seq_len - 1})")
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: questions
 # ### Things to try (not graded)
 # 1. Train the model without the positional encoding (replace `self.pe[:L]` by 0). What accuracy
 #    do you get, and why is it about what you get? (Hint: with a causal mask, what can query $t$

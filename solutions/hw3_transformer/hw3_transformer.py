@@ -1,4 +1,4 @@
-# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: intro
 # # Homework 3: the Transformer, layer by layer
 #
 # You build the encoder and decoder layers of the Transformer, check that they compute exactly
@@ -56,7 +56,7 @@
 #
 # Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
 
-# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: install
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
 # where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
 # file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
@@ -67,7 +67,7 @@ KIT = "attention-course-kit"
 if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
     get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
-# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: setup
 import math
 import os
 
@@ -109,7 +109,7 @@ class ToySeq2Seq(nn.Module):
         return rows + self.position_bias[:Lt]                                    # (B, Lt, V)
 
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part1
 # ## Part 1. Teacher forcing input (2 points)
 #
 # During training the decoder sees the *correct* previous tokens: its input is the target
@@ -119,7 +119,7 @@ class ToySeq2Seq(nn.Module):
 # `shift_right(tgt, bos_id)`: `tgt (B, Lt)` LongTensor -> same shape, `[bos, tgt[:, :-1]]`.
 # Do not modify `tgt` in place.
 
-# %% nbgrader={"grade": false, "grade_id": "shift_right", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: shift_right
 def shift_right(tgt: torch.Tensor, bos_id: int) -> torch.Tensor:
     """(B, Lt) -> (B, Lt): BOS followed by all but the last target token."""
     ### BEGIN SOLUTION
@@ -128,12 +128,12 @@ def shift_right(tgt: torch.Tensor, bos_id: int) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_shift_right", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_shift_right (1 point)
 out = check_implemented(shift_right, torch.tensor([[5, 6, 7], [8, 9, 2]]), 1)
 check_equal(out, torch.tensor([[1, 5, 6], [1, 8, 9]]), "shift_right([[5, 6, 7], [8, 9, 2]], bos_id=1)",
             hint="prepend BOS and drop the LAST token, so the shape stays (B, Lt)")
 
-# %% nbgrader={"grade": true, "grade_id": "test_shift_right_hidden", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_shift_right_hidden (1 point)
 # Hidden tests (other shapes, length 1, no in-place change) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _tgt = torch.randint(3, 20, (3, 6), generator=torch.Generator().manual_seed(5))
@@ -154,7 +154,7 @@ check_true(not _out1.is_floating_point(),
            "torch.ones / torch.zeros make float tensors; use torch.full_like(tgt[:, :1], bos_id)")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part2
 # ## Part 2. The encoder layer (6 points)
 #
 # One encoder layer is self-attention and a position-wise feed-forward network, each wrapped in
@@ -170,7 +170,7 @@ check_true(not _out1.is_floating_point(),
 # attended to. The constructor is given (its attribute names match `nn.TransformerEncoderLayer`,
 # so we can load your weights into PyTorch's layer and compare); write `forward`.
 
-# %% nbgrader={"grade": false, "grade_id": "EncoderLayer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: EncoderLayer
 class EncoderLayer(nn.Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.0,
                  norm_first: bool = False):
@@ -204,7 +204,7 @@ class EncoderLayer(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_EncoderLayer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_EncoderLayer (2 points)
 layer = randomise_(check_implemented(EncoderLayer, 8, 2, 16), seed=1).eval()   # weights by parameter name
 x = torch.randn(2, 5, 8, generator=seeded(1))
 out = check_implemented(layer, x)
@@ -218,7 +218,7 @@ with torch.enable_grad():  # PyTorch's fused inference path is skipped when grad
 check_close(out, expected, "EncoderLayer(8, 2, 16) vs nn.TransformerEncoderLayer with the same weights (post-LN, no padding)",
             atol=1e-5, hint="post-LN: x = norm1(x + SA(x)); x = norm2(x + FF(x)), with ReLU in FF")
 
-# %% nbgrader={"grade": true, "grade_id": "test_EncoderLayer_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_EncoderLayer_hidden (4 points)
 # Hidden tests (pre-LN, padding masks, other sizes) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = seeded(2)
@@ -268,7 +268,7 @@ for _norm_first in (False, True):
                                     "(no .squeeze()) and pass ~pad_mask as key_padding_mask")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part3
 # ## Part 3. The decoder layer (6 points)
 #
 # A decoder layer has three sub-layers, each with a residual connection and layer norm (same
@@ -280,7 +280,7 @@ for _norm_first in (False, True):
 # `tgt_pad_mask (B, Lt)` and `memory_pad_mask (B, Ls)` are True for real tokens. Attribute names
 # match `nn.TransformerDecoderLayer`, except that PyTorch calls our `cross_attn` `multihead_attn`.
 
-# %% nbgrader={"grade": false, "grade_id": "DecoderLayer", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: DecoderLayer
 class DecoderLayer(nn.Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.0,
                  norm_first: bool = False):
@@ -326,7 +326,7 @@ class DecoderLayer(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_DecoderLayer", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_DecoderLayer (2 points)
 dec = randomise_(check_implemented(DecoderLayer, 8, 2, 16), seed=3).eval()   # weights by parameter name
 y, memory = torch.randn(2, 5, 8, generator=seeded(3)), torch.randn(2, 7, 8, generator=seeded(33))
 out = check_implemented(dec, y, memory)
@@ -340,7 +340,7 @@ with torch.enable_grad():
 check_close(out, expected, "DecoderLayer(8, 2, 16) vs nn.TransformerDecoderLayer with the same weights (post-LN, causal, no padding)",
             atol=1e-5, hint="masked self-attention, then cross-attention (queries from y, keys/values from memory), then FF")
 
-# %% nbgrader={"grade": true, "grade_id": "test_DecoderLayer_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_DecoderLayer_hidden (4 points)
 # Hidden tests (pre-LN, target and memory padding, causality) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _g = seeded(4)
@@ -396,14 +396,14 @@ for _norm_first in (False, True):
                     hint="the causal mask is (Lt, Lt), sized by the TARGET; keep the masks' (B, L) shapes (no .squeeze())")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_causal_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_causal_question
 # ### Written question 1 (2 points, graded by hand)
 #
 # In your `DecoderLayer` the self-attention is always causal, while the cross-attention only masks
 # padding. Why is each the right choice? Say what would go wrong, in training and then at test time,
 # if the decoder's self-attention were not causal.
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_causal", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_causal (2 points)
 # **Model answer.** The decoder is trained with teacher forcing: the whole shifted target goes in at once, so the
 # input at position $t + 1$ is the very token $y_t$ that position $t$ must predict. Without the causal
 # mask, position $t$ could attend to it and copy it: the training loss drops to almost zero while the
@@ -421,7 +421,7 @@ for _norm_first in (False, True):
 # - 1 point: cross-attention reads the source, fully known in advance, so no mask is needed except for
 #   padding.
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part4
 # ## Part 4. Greedy decoding (4 points)
 #
 # At test time there is no target to feed: the decoder starts from BOS and feeds back what it
@@ -435,7 +435,7 @@ for _norm_first in (False, True):
 #
 # The tests use `ToySeq2Seq` (defined in the setup cell), not your Transformer.
 
-# %% nbgrader={"grade": false, "grade_id": "greedy_decode", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: greedy_decode
 @torch.no_grad()
 def greedy_decode(model, src: torch.Tensor, bos_id: int, eos_id: int, max_len: int) -> list[list[int]]:
     """One list of generated token ids per source row (no BOS; EOS included if generated)."""
@@ -458,7 +458,7 @@ def greedy_decode(model, src: torch.Tensor, bos_id: int, eos_id: int, max_len: i
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_greedy_decode (1 point)
 toy = ToySeq2Seq(vocab_size=6, seed=1)
 result = check_implemented(greedy_decode, toy, torch.tensor([[0, 3], [2, 5]]), 1, 2, 6)
 check_true(isinstance(result, list) and len(result) == 2 and all(isinstance(r, list) for r in result),
@@ -467,7 +467,7 @@ check_equal([[int(t) for t in r] for r in result], [[3, 5, 3, 5, 2], [2]],
             "greedy_decode(ToySeq2Seq(6, seed=1), src=[[0, 3], [2, 5]], bos_id=1, eos_id=2, max_len=6)",
             hint="start from BOS, feed back every generated token, stop a row at its EOS (kept), at most max_len tokens")
 
-# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_greedy_decode_hidden (3 points)
 # Hidden tests (other models, batches, early EOS, max_len cut) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
@@ -507,7 +507,7 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
                      "[eos]; at most max_len tokens (BOS does not count)")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_exposure_bias_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_exposure_bias_question
 # ### Written question 2 (3 points, graded by hand)
 #
 # The model is trained with teacher forcing (part 1), but `greedy_decode` runs it *free*: it feeds
@@ -515,7 +515,7 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
 # it does not see at test time, and why can one early mistake spoil the rest of the output? Name one
 # remedy from lecture 5 and explain how it works (and what it costs a Transformer).
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_exposure_bias", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_exposure_bias (3 points)
 # **Model answer.** In training, the decoder's input at every step is the *correct* previous token; at test time it
 # is its own previous output, which may be wrong. The model has never seen its own mistakes during
 # training, so after one wrong token it is conditioned on a prefix unlike any it was trained on, and
@@ -535,7 +535,7 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
 #   inputs); 0.5 for naming it without how it works. Beam search alone is not a remedy for the
 #   mismatch (0.5).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part5
 # ## Part 5. Beam search (6 points)
 #
 # Greedy decoding commits to the best token at every step; the best *sequence* can start with
@@ -550,7 +550,7 @@ for _seed, _V, _rows, _max_len in ((51, 6, [[2, 0]], 6), (56, 7, [[2, 1]], 6), (
 # produced) and its total log-probability (EOS's included). With `beam_size=1` it is greedy
 # decoding; with `beam_size >= |V| ** max_len` ($\lvert\mathcal{V}\rvert$ the vocabulary size) it is exhaustive search.
 
-# %% nbgrader={"grade": false, "grade_id": "beam_search", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: beam_search
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, bos_id: int, eos_id: int, beam_size: int, max_len: int):
     """Best hypothesis for one source (1, Ls): (list of token ids, total log-probability)."""
@@ -577,7 +577,7 @@ def beam_search(model, src: torch.Tensor, bos_id: int, eos_id: int, beam_size: i
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_beam_search", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_beam_search (2 points)
 toy = ToySeq2Seq(vocab_size=6, seed=1)
 tokens, score = check_implemented(beam_search, toy, torch.tensor([[0, 5]]), 1, 2, 1, 6)
 check_equal([int(t) for t in tokens], [3, 5, 3, 5, 2], "beam_search with beam_size=1 (must equal greedy decoding)",
@@ -589,7 +589,7 @@ check_equal([int(t) for t in tokens], [2], "beam_search with beam_size=3 on the 
             hint="a hypothesis ended by EOS is finished: keep it and compare it with the others by total log-probability")
 check_close(torch.tensor(float(score)), torch.tensor(-0.918410), "its score", atol=1e-4)
 
-# %% nbgrader={"grade": true, "grade_id": "test_beam_search_hidden", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_beam_search_hidden (4 points)
 # Hidden tests (exhaustive search, greedy equivalence on other models) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 ### BEGIN REFERENCE
@@ -672,7 +672,7 @@ for _beam in (5 ** 3, 1):
     check_close(torch.tensor(float(_score)), torch.tensor(_want_score), _what + ": score", atol=1e-4)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "written_beam_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: written_beam_question
 # ### Written question 3 (3 points, graded by hand)
 #
 # (a) Give a small example (two steps, with probabilities) where greedy decoding does not return the
@@ -681,7 +681,7 @@ for _beam in (5 ** 3, 1):
 # Which outputs does that favour, and how would you correct it?
 # (c) When (lecture 5) is beam search *not* what you want, and what is used instead?
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "written_beam", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: written_beam (3 points)
 # **Model answer.** (a) Vocabulary {A, B, EOS}. Step 1: $p(A) = 0.6$, $p(B) = 0.4$. After A the model is unsure:
 # $p(\cdot \mid A) = (0.4, 0.3, 0.3)$; after B it is sure: $p(EOS \mid B) = 0.9$. Greedy takes A and
 # then its best continuation: probability $0.6 \times 0.4 = 0.24$. A beam of 2 keeps both A and B and
@@ -702,7 +702,7 @@ for _beam in (5 ** 3, 1):
 # - 1 point: (c) open-ended / creative generation, where beam search gives repetitive, dull output;
 #   sampling is used instead (and beam search is good when there is one correct answer).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part6
 # ## Part 6. A Transformer made of your layers (not graded)
 #
 # The course's toy task is **date normalisation** (`coursekit.seq2seq`): a date in one of many
@@ -719,7 +719,7 @@ for _beam in (5 ** 3, 1):
 # about a minute on 2 CPU cores (measured: 800 steps, 0.991 exact match). While the notebook is
 # graded, training is skipped.
 
-# %% nbgrader={"grade": false, "grade_id": "train_model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: train_model
 from coursekit.seq2seq import (BOS_ID, EOS_ID, PAD_ID, Seq2SeqTransformer, corpus_bleu, exact_match,
                                make_date_task, sequence_loss)
 
@@ -779,7 +779,7 @@ for step in range(1, steps + 1):
         print(f"step {step:4d}  loss {loss.item():.4f}")
 model.eval();
 
-# %% nbgrader={"grade": false, "grade_id": "evaluate_model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: evaluate_model
 test = task.test[:100] if GRADING else task.test
 predictions = []
 for start in range(0, len(test), 250):
@@ -804,7 +804,7 @@ for (source, target), guess in list(zip(test, predictions))[:20 if GRADING else 
               f"reference {target!r}")
 print(f"beam search (4 beams) differs from greedy on {differ} of {20 if GRADING else 200} inputs")
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: questions
 # ### Things to try (not graded)
 # 1. Train with `norm_first=False` (post-LN, the 2017 layout) and the same learning rate. What
 #    happens in the first 100 steps, and why does the warm-up matter more there?

@@ -1,4 +1,4 @@
-# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: intro
 # # Homework 4: speaker identification with a Conformer
 #
 # Given a few seconds of speech, say which of the known speakers is talking. The input is a
@@ -64,7 +64,7 @@
 #
 # Terms in both languages: [English–Chinese glossary of the course's terms](../../lectures/glossary.md).
 
-# %% nbgrader={"grade": false, "grade_id": "install", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: install
 # Outside the course's environment (Colab, a fresh Jupyter) this installs the course kit first;
 # where it is installed already, it does nothing. Your instructor tells you what KIT is: a wheel
 # file or URL (`attention_course_kit-0.1.0-py3-none-any.whl`) or a git URL of the course.
@@ -75,7 +75,7 @@ KIT = "attention-course-kit"
 if importlib.util.find_spec("autograder") is None or importlib.util.find_spec("coursekit") is None:
     get_ipython().run_line_magic("pip", f"install --quiet {KIT}")
 
-# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: setup
 import math
 import os
 from pathlib import Path
@@ -90,7 +90,7 @@ torch.manual_seed(0)
 # Set by nbgrader while grading: training is skipped then, and the submitted predictions are graded.
 GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part1", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part1
 # ## Part 1. The feed-forward module (3 points)
 #
 # The Conformer (Gulati et al., 2020) sandwiches each block between two feed-forward modules,
@@ -102,7 +102,7 @@ GRADING = os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 # with $W_1$: d -> `expansion`·d and $W_2$ back to d. Swish is `F.silu`. Return $\mathrm{FF}(x)$
 # **without** the residual (the block adds it, scaled by ½). `(B, T, d) -> (B, T, d)`.
 
-# %% nbgrader={"grade": false, "grade_id": "ConformerFeedForward", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: ConformerFeedForward
 class ConformerFeedForward(nn.Module):
     def __init__(self, d_model: int, expansion: int = 4, dropout: float = 0.0):
         super().__init__()
@@ -119,7 +119,7 @@ class ConformerFeedForward(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_ConformerFeedForward", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_ConformerFeedForward (1 point)
 ff = randomise_(check_implemented(ConformerFeedForward, 8, 3), seed=1).eval()
 x = torch.randn(2, 5, 8, generator=seeded(2))
 out = check_implemented(ff, x)
@@ -129,7 +129,7 @@ expected = F.linear(F.silu(F.linear(h, ff.linear1.weight, ff.linear1.bias)), ff.
 check_close(out, expected, "ConformerFeedForward(8, expansion=3) in eval mode", atol=1e-5,
             hint="linear2(swish(linear1(layer_norm(x)))), swish = F.silu, and no residual")
 
-# %% nbgrader={"grade": true, "grade_id": "test_ConformerFeedForward_hidden", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_ConformerFeedForward_hidden (2 points)
 # Hidden tests (other sizes, dropout in training mode) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _ff = randomise_(ConformerFeedForward(12, 2, dropout=0.5), seed=3).eval()
@@ -161,7 +161,7 @@ for _shape in ((1, 1, 6), (1, 4, 6), (3, 1, 6)):
                 hint="the output has the shape of x, also when B = 1 or T = 1: no .squeeze()")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part2", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part2
 # ## Part 2. The convolution module (4 points)
 #
 # Attention relates every frame to every other frame; a convolution sees a short window of
@@ -181,7 +181,7 @@ for _shape in ((1, 1, 6), (1, 4, 6), (3, 1, 6)):
 # padded frames to 0 just before the depthwise convolution, so that they do not leak into the
 # real frames next to them (a padded batch then gives what each utterance alone gives).
 
-# %% nbgrader={"grade": false, "grade_id": "ConformerConvModule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: ConformerConvModule
 class ConformerConvModule(nn.Module):
     def __init__(self, d_model: int, kernel_size: int = 31, dropout: float = 0.0):
         super().__init__()
@@ -208,7 +208,7 @@ class ConformerConvModule(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_ConformerConvModule (1 point)
 def conv_module_reference(m, x, training=False, pad_mask=None):
     """What ConformerConvModule computes with m's weights (functional form)."""
     d = x.shape[-1]
@@ -243,7 +243,7 @@ check_close(conv(x, pad_mask)[1, :5], alone[0],
 check_close(conv(x[1:, :5]), alone, "ConformerConvModule(6, kernel_size=5) on that utterance alone, x of shape (1, 5, 6)",
             atol=1e-5)
 
-# %% nbgrader={"grade": true, "grade_id": "test_ConformerConvModule_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_ConformerConvModule_hidden (3 points)
 # Hidden tests (other sizes, training-mode batch norm, locality in time, padding) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _conv = randomise_(ConformerConvModule(10, 7), seed=8).eval()
@@ -295,7 +295,7 @@ check_close(_conv1(_xe), conv_module_reference(_conv1, _xe, training=True),
             hint="batch norm's statistics are over the batch AND time: a batch of one still has 5 frames")
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part3", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part3
 # ## Part 3. The Conformer block (5 points)
 #
 # $$\begin{aligned}
@@ -311,7 +311,7 @@ check_close(_conv1(_xe), conv_module_reference(_conv1, _xe, training=True),
 # (the mask passed on), `self.ff2(x)`: the tests swap in stand-ins for them, so this question does not
 # depend on Parts 1-2.
 
-# %% nbgrader={"grade": false, "grade_id": "ConformerBlock", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: ConformerBlock
 class ConformerBlock(nn.Module):
     def __init__(self, d_model: int, nhead: int, ff_expansion: int = 4, kernel_size: int = 31,
                  dropout: float = 0.0):
@@ -338,7 +338,7 @@ class ConformerBlock(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_ConformerBlock", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_ConformerBlock (2 points)
 class StandIn(nn.Module):
     """A stand-in for ff1 / ff2 / conv: a fixed nonlinear map that also mixes neighbouring frames."""
 
@@ -372,7 +372,7 @@ check_shape(out, (2, 5, 8), "ConformerBlock(8, nhead=2) output for x of shape (2
 check_close(out, block_reference(block, x), "ConformerBlock(8, nhead=2) in eval mode, no padding", atol=1e-5,
             hint="x + ½ff1(x); x + MHSA(attn_norm(x)); x + conv(x); x + ½ff2(x); final_norm(x)")
 
-# %% nbgrader={"grade": true, "grade_id": "test_ConformerBlock_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_ConformerBlock_hidden (3 points)
 # Hidden tests (padding masks, other sizes) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(16)
@@ -400,7 +400,7 @@ for _B, _T, _lengths in ((1, 1, [1]), (1, 4, [1]), (2, 1, [1, 1]), (2, 3, [3, 1]
                 f"ConformerBlock(8, nhead=1) for x of shape ({_B}, {_T}, 8) without a mask", atol=1e-5)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part4", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part4
 # ## Part 4. Self-attention pooling (4 points)
 #
 # The classifier needs one vector per utterance. Mean pooling weighs every frame the same,
@@ -413,7 +413,7 @@ for _B, _T, _lengths in ((1, 1, [1]), (1, 4, [1]), (2, 1, [1, 1]), (2, 3, [3, 1]
 # with `attention = nn.Linear(d, 1)` computing $e_t$. Padded frames (`pad_mask` False) get
 # weight exactly 0. `forward(x (B, T, d), pad_mask=None) -> (B, d)`.
 
-# %% nbgrader={"grade": false, "grade_id": "SelfAttentionPooling", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: SelfAttentionPooling
 class SelfAttentionPooling(nn.Module):
     def __init__(self, d_model: int):
         super().__init__()
@@ -430,7 +430,7 @@ class SelfAttentionPooling(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_SelfAttentionPooling", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_SelfAttentionPooling (1 point)
 pool = randomise_(check_implemented(SelfAttentionPooling, 5), seed=24)
 x = torch.randn(2, 6, 5, generator=seeded(25))
 out = check_implemented(pool, x)
@@ -439,7 +439,7 @@ alpha = torch.softmax(x @ pool.attention.weight[0] + pool.attention.bias, dim=1)
 check_close(out, (alpha.unsqueeze(-1) * x).sum(dim=1), "SelfAttentionPooling(5) without a mask", atol=1e-5,
             hint="softmax over TIME (dim=1) of attention(x), then the weighted sum of the frames")
 
-# %% nbgrader={"grade": true, "grade_id": "test_SelfAttentionPooling_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_SelfAttentionPooling_hidden (3 points)
 # Hidden tests (padding, other sizes) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _pool = randomise_(SelfAttentionPooling(7), seed=26)
@@ -486,7 +486,7 @@ check_close(_pool_big(_xb[:1]), _expected_b1, "SelfAttentionPooling with attenti
             atol=1e-4)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part5", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part5
 # ## Part 5. Additive-margin softmax (4 points)
 #
 # A softmax classifier only needs the right class to score highest. AM-softmax (Wang et al.,
@@ -499,7 +499,7 @@ check_close(_pool_big(_xb[:1]), _expected_b1, "SelfAttentionPooling with attenti
 # prediction time) the logits are $s\cos\theta_c$. `forward(x (B, d), labels (B,) or None) -> (B, C)`.
 # Train with `F.cross_entropy` on these logits.
 
-# %% nbgrader={"grade": false, "grade_id": "AMSoftmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% solution: AMSoftmax
 class AMSoftmax(nn.Module):
     def __init__(self, in_features: int, num_classes: int, s: float = 30.0, m: float = 0.35):
         super().__init__()
@@ -518,7 +518,7 @@ class AMSoftmax(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_AMSoftmax", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_AMSoftmax (1 point)
 ams = check_implemented(AMSoftmax, 6, 4)
 check_shape(ams.weight, (4, 6), "AMSoftmax(6, 4).weight")
 randomise_(ams, seed=27)     # weights that do not depend on how the constructor initialised them
@@ -529,7 +529,7 @@ cos = (x / x.norm(dim=1, keepdim=True)) @ (ams.weight / ams.weight.norm(dim=1, k
 check_close(out, 30.0 * cos, "AMSoftmax(6, 4) without labels (s=30)", atol=1e-4,
             hint="s * cosine between the L2-normalised rows of x and of weight")
 
-# %% nbgrader={"grade": true, "grade_id": "test_AMSoftmax_hidden", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% test: test_AMSoftmax_hidden (3 points)
 # Hidden tests (labels and the margin, other s and m) run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
 _ams = AMSoftmax(5, 7, s=10.0, m=0.2)
@@ -578,7 +578,7 @@ with torch.no_grad():
     check_close(_ams1(_xe[:1]), 10.0 * _cos_e[:1], "AMSoftmax without labels for a batch of one", atol=1e-4)
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part6", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part6
 # ## Part 6. Train a speaker classifier and predict (8 points, from `predictions.csv`)
 #
 # **Data.** The kit makes its own dataset in the course's format, from a seed (no download):
@@ -600,7 +600,7 @@ with torch.no_grad():
 # `feature_path` and the speaker you predict) next to this notebook. Submit it with the notebook.
 # While the notebook is graded these cells do nothing; the grader scores the file you submitted.
 
-# %% nbgrader={"grade": false, "grade_id": "train_model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: train_model
 from coursekit.speaker_data import SpeakerDataset, default_data_dir, train_valid_split, write_predictions
 from coursekit.speaker_models import conformer_classifier, count_parameters, predict, train_speaker_model
 
@@ -625,25 +625,25 @@ else:
     print(f"best validation accuracy {result.best_accuracy:.3f} at step {result.best_step} "
           f"({result.seconds / 60:.1f} min)")
 
-# %% nbgrader={"grade": false, "grade_id": "write_predictions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% locked: write_predictions
 if model is not None:
     paths, speakers = predict(model, DATA_DIR, dataset.id2speaker)
     write_predictions("predictions.csv", paths, speakers)
     print(f"wrote predictions.csv: {len(paths)} test utterances, e.g. {paths[0]} -> {speakers[0]}")
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_simple", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# %% [markdown] task: predictions_simple (2 points)
 # **Rung Simple** (2 points): the test accuracy of your `predictions.csv` is at least **0.55** (reached by the sample model: one Transformer encoder layer, mean pooling, a softmax head).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_medium", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# %% [markdown] task: predictions_medium (2 points)
 # **Rung Medium** (2 points): the test accuracy of your `predictions.csv` is at least **0.65** (a tuned Transformer: two layers, four heads).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_strong", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# %% [markdown] task: predictions_strong (2 points)
 # **Rung Strong** (2 points): the test accuracy of your `predictions.csv` is at least **0.70** (two of your Conformer blocks, mean pooling, a softmax head).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "predictions_boss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": true}
+# %% [markdown] task: predictions_boss (2 points)
 # **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.85** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "part7", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: part7
 # ## Part 7. Report (13 points, graded by hand)
 #
 # As in the original course's HW4 report: three questions about *your* model and *your* runs. Train
@@ -664,7 +664,7 @@ if model is not None:
 # and hand the files in with the notebook (an image pasted into a cell is not kept when your
 # notebook is graded). A diagram may also be drawn as text in a code block (three backquotes).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "report_1_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: report_1_question
 # ### Report question 1 (5 points)
 #
 # Introduce one **variant of the Transformer**: the Conformer you built, or another one (Longformer,
@@ -672,7 +672,7 @@ if model is not None:
 # file or a text drawing, see above), say how it **differs from the original Transformer encoder**
 # layer, and what problem the change addresses (and at what cost).
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "report_1", "locked": false, "points": 5, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: report_1 (5 points)
 # **Model answer.** The **Conformer** (Gulati et al., 2020), a Transformer encoder for speech:
 #
 # ```
@@ -706,7 +706,7 @@ if model is not None:
 # - 1 point: the problem it addresses and what it costs (local vs global patterns; time and memory on
 #   long inputs).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "report_2_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: report_2_question
 # ### Report question 2 (4 points)
 #
 # Why does adding **convolution** to the Transformer help on this task? Support your answer with
@@ -716,7 +716,7 @@ if model is not None:
 # what a convolution over frames sees that self-attention does not, and say whether the comparison is
 # fair (parameters, time).
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "report_2", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: report_2 (4 points)
 # **Model answer.** My runs (2500 steps each, the recipe of part 6):
 #
 # | configuration | parameters | best valid acc | test acc |
@@ -747,7 +747,7 @@ if model is not None:
 # - 1 point: the conclusion is supported by the numbers, and fairness is discussed (parameter count,
 #   training time, single seed / small validation set).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "report_3_question", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: report_3_question
 # ### Report question 3 (4 points)
 #
 # What do **self-attention pooling** and **AM-softmax** change? Compare Strong and Boss (and, if you
@@ -756,7 +756,7 @@ if model is not None:
 # step for each configuration, from `result.history`. Explain what each part changes in the model and
 # why that helps speaker identification.
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "report_3", "locked": false, "points": 4, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] answer: report_3 (4 points)
 # **Model answer.** ![validation accuracy against step for Strong and Boss](report_3.png)
 #
 # | configuration | best valid acc | test acc |
@@ -786,7 +786,7 @@ if model is not None:
 # - 1 point: the explanation is tied to the student's evidence (which part helped how much, or an
 #   honest account when their runs disagree).
 
-# %% [markdown] nbgrader={"grade": false, "grade_id": "questions", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# %% [markdown] locked: questions
 # ### Things to try (not graded)
 # 1. Train with `SelfAttentionPooling=None` (mean pooling): plot the pooling weights of your
 #    model for one utterance next to its spectrogram. Which frames does it ignore?
