@@ -11,6 +11,12 @@ from conftest import ROOT, read_csv, run_cli
 
 HW = "hw2_attention"
 NEW = "attention_entropy"
+NEW_POINTS = 3     # the README's new question: 1 visible + 2 hidden
+
+
+def before() -> tuple[float, float]:
+    """hw2's (automatic, by hand) points without the new question, from its declarations."""
+    return questions.totals((ROOT / "solutions" / HW / f"{HW}.py").read_text())
 
 
 def readme_examples() -> list[tuple[str, str, str]]:
@@ -40,6 +46,9 @@ def test_the_readme_shows_the_whole_change():
         ("replace in", f"solutions/{HW}/{HW}.py"), ("append to", f"solutions/{HW}/{HW}.py"),
         ("append to", f"mutants/{HW}.py")}
     assert NEW not in (ROOT / "solutions" / HW / f"{HW}.py").read_text()      # a throw-away question
+    auto, hand = before()
+    section = (ROOT / "README.md").read_text().split("### Adding a question", 1)[1].split("\n## ", 1)[0]
+    assert f"(here `{auto + NEW_POINTS:g} + {hand:g}`)" in section
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +69,10 @@ def course(tmp_path_factory):
 def test_build_derives_the_points_and_releases_the_question(course):
     source = (course / "solutions" / HW / f"{HW}.py").read_text()
     assert questions.check_points(source) == []
-    assert questions.totals(source) == (33, 8)
+    auto, hand = before()
+    assert questions.totals(source) == (auto + NEW_POINTS, hand)
     row = next(line for line in (course / "README.md").read_text().splitlines() if line.startswith(f"| `{HW}` |"))
-    assert row.endswith("| 33 + 8 |"), row[-30:]
+    assert row.endswith(f"| {auto + NEW_POINTS:g} + {hand:g} |"), row[-30:]
     release = notebooks.read(course / "assignments" / HW / f"{HW}.ipynb")
     cells = {notebooks.grade_id(c): c for c in release.cells}
     assert "raise NotImplementedError()" in cells[NEW].source and "clamp_min" not in cells[NEW].source
@@ -87,7 +97,8 @@ def test_the_new_question_is_graded_full_zero_and_by_its_mutants(course, tmp_pat
             scores.setdefault(r["student_id"], {})[r["grade_id"]] = (float(r["score"]), float(r["max_score"]))
     new = {"test_attention_entropy": (1.0, 1.0), "test_attention_entropy_hidden": (2.0, 2.0)}
     assert {g: scores["full"][g] for g in new} == new
-    assert sum(s for s, _ in scores["full"].values()) == sum(m for _, m in scores["full"].values()) == 33
+    auto, hand = before()
+    assert sum(s for s, _ in scores["full"].values()) == sum(m for _, m in scores["full"].values()) == auto + NEW_POINTS
     assert {g: scores["zero"][g] for g in new} == {g: (0.0, m) for g, (_, m) in new.items()}
     assert sum(s for s, _ in scores["zero"].values()) == 0
     assert verdicts(by_student, scores) == []
@@ -95,4 +106,4 @@ def test_the_new_question_is_graded_full_zero_and_by_its_mutants(course, tmp_pat
             if not m.correct and scores[s]["test_attention_entropy"][0] == 0}
     assert lost == {"entropy_log2", "entropy_nan_at_zero"}
     grades = {r["student_id"]: r for r in read_csv(tmp_path / "out" / "grades.csv")}
-    assert float(grades["full"]["max_score"]) == 41
+    assert float(grades["full"]["max_score"]) == auto + NEW_POINTS + hand
