@@ -29,7 +29,7 @@ from nbformat.v4 import new_output
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-from .verdict import is_test_cell  # noqa: E402  (re-exported: the nbgrader path uses it)
+from .verdict import cell_passed, error_of, is_test_cell  # noqa: E402  (is_test_cell: re-exported for the nbgrader path)
 
 
 def grading_source(source: str) -> str:
@@ -73,7 +73,6 @@ class VerifyEvidence(Preprocessor):
         from .course import course_root
         from .evidence import verify
         from .grade import reference_records
-        from .verdict import error_of
         assignment = resources.get("nbgrader", {}).get("assignment")
         reference = reference_records(course_root(), assignment)
         records = _state(resources).get("records", {})
@@ -111,9 +110,12 @@ class NormaliseTestOutputs(Preprocessor):
                 outputs.append(new_output("stream", name="stdout", text="[stderr] " + str(out.get("text", ""))))
             elif out.get("output_type") != "execute_result":
                 outputs.append(out)
-        if cell.get("execution_count") is None and not any(o.get("output_type") == "error" for o in outputs):
-            outputs.append(new_output("error", ename="TestNotRun", evalue="this test cell was not executed",
-                                      traceback=["TestNotRun: this test cell was not executed"]))
+        # The kit's one pass rule (verdict.cell_passed), written as an error where nbgrader's own
+        # rule ("any error -> 0") would otherwise pass the cell.
+        passed, why = cell_passed(outputs, cell.get("execution_count"))
+        if not passed and not error_of(outputs):
+            ename, _, evalue = why.partition(": ")
+            outputs.append(new_output("error", ename=ename, evalue=evalue, traceback=[why]))
         cell.outputs = outputs
         return cell, resources
 
