@@ -97,6 +97,14 @@ MUTANT_STUDENTS: dict = {}  # assignment -> {student_id: [Mutant, ...]}, filled 
 TYPICAL_BUG: dict = {}      # assignment -> the Mutant graded alone as student "typical_bug"
 
 
+def copy_course(dest: Path) -> Path:
+    """A copy of the course's sources at ``dest`` (no git, environment, data or build outputs)."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
+                                                              "__pycache__", ".pytest_cache", "dist", "exchange",
+                                                              "autograded", "build", "*.egg-info"))
+    return dest
+
+
 def make_class(assignment: str, folder: Path) -> list[str]:
     """Example students + one student per mutant + broken submissions. Returns the student ids."""
     for student in (ROOT / "examples" / "submitted").iterdir():
@@ -230,10 +238,7 @@ def example_course(tmp_path_factory):
     """A copy of the course whose example class the kit graded, as an instructor would: into the
     course's own gradebook and autograded/ folder. Returns (course root, OUT)."""
     base = tmp_path_factory.mktemp("example-course")
-    course = base / "course"
-    shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
-                                                                "__pycache__", ".pytest_cache", "dist", "exchange",
-                                                                "autograded", "build", "*.egg-info"))
+    course = copy_course(base / "course")
     answers = write_example_answers(base / "answers.csv")
     env = dict(os.environ, COURSE_ROOT=str(course), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     env.pop("AUTOGRADER_GRADEBOOK", None)
