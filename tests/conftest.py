@@ -136,23 +136,15 @@ def make_class(assignment: str, folder: Path) -> list[str]:
 
 def _execute(path: Path):
     """(executed notebook, seconds, exception or None): a lecture run top to bottom, then its
-    claims' values evaluated in the same kernel (the last cell, tagged ``claims``)."""
-    import time
-
+    claims' values evaluated in the same kernel (the last cell, tagged ``claims``), by the
+    site's own :func:`autograder.site.execute_lecture`."""
     import nbformat
-    from nbclient import NotebookClient
 
+    from autograder.site import execute_lecture
     from claims import claims_by_lecture, evaluation_cell
-    nb = nbformat.read(str(path), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(evaluation_cell(claims_by_lecture().get(path.stem, [])),
-                                              metadata={"tags": ["claims"]}))
-    t0 = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any error
-    except Exception as exc:
-        return nb, time.perf_counter() - t0, exc
-    return nb, time.perf_counter() - t0, None
+    claims = nbformat.v4.new_code_cell(evaluation_cell(claims_by_lecture().get(path.stem, [])),
+                                       metadata={"tags": ["claims"]})
+    return execute_lecture(path, extra_cells=[claims])
 
 
 def _selected_lectures(session) -> list[Path]:
