@@ -52,14 +52,26 @@ def lectures(root: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- executing the lectures
 
-def execute_lecture(path: Path, timeout: int = 600):
-    """The lecture run top to bottom in a fresh kernel (cwd: lectures/): (notebook, seconds)."""
+LECTURE_CELL_TIMEOUT_S = 600   # per cell, for the site and the tests: a slow machine must not fail a slow lecture
+
+
+def execute_lecture(path: Path, timeout: int = LECTURE_CELL_TIMEOUT_S, extra_cells=()):
+    """The lecture run top to bottom in a fresh kernel (cwd: lectures/), then ``extra_cells``
+    (nbformat cells appended to it: the tests evaluate the lecture's claims this way) in the same
+    kernel. The one way lectures are executed (the site and the tests).
+
+    Returns ``(notebook, seconds, exception)``: the notebook as far as it ran, and the error
+    that stopped it (nbclient's ``CellExecutionError``, a dead kernel, a timeout) or ``None``."""
     from nbclient import NotebookClient
     nb = nbformat.read(str(path), as_version=4)
+    nb.cells.extend(extra_cells)
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()   # raises on any error
-    return nb, time.perf_counter() - t0
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()   # raises on any error
+    except Exception as exc:
+        return nb, time.perf_counter() - t0, exc
+    return nb, time.perf_counter() - t0, None
 
 
 def execute_lectures(root: Path, out: Path, jobs: int = 2, progress=print) -> dict[str, Path]:
@@ -68,9 +80,8 @@ def execute_lectures(root: Path, out: Path, jobs: int = 2, progress=print) -> di
     out.mkdir(parents=True, exist_ok=True)
 
     def run(path: Path):
-        try:
-            nb, seconds = execute_lecture(path)
-        except Exception as exc:    # nbclient's CellExecutionError, a dead kernel, a timeout
+        nb, seconds, exc = execute_lecture(path)
+        if exc is not None:
             return path, None, f"{type(exc).__name__}: {str(exc)[-1500:]}"
         nbformat.write(nb, str(out / path.name))
         progress(f"  executed {path.name} in {seconds:.0f} s")

@@ -97,6 +97,14 @@ MUTANT_STUDENTS: dict = {}  # assignment -> {student_id: [Mutant, ...]}, filled 
 TYPICAL_BUG: dict = {}      # assignment -> the Mutant graded alone as student "typical_bug"
 
 
+def copy_course(dest: Path) -> Path:
+    """A copy of the course's sources at ``dest`` (no git, environment, data or build outputs)."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
+                                                              "__pycache__", ".pytest_cache", "dist", "exchange",
+                                                              "autograded", "build", "*.egg-info"))
+    return dest
+
+
 def make_class(assignment: str, folder: Path) -> list[str]:
     """Example students + one student per mutant + broken submissions. Returns the student ids."""
     for student in (ROOT / "examples" / "submitted").iterdir():
@@ -128,23 +136,15 @@ def make_class(assignment: str, folder: Path) -> list[str]:
 
 def _execute(path: Path):
     """(executed notebook, seconds, exception or None): a lecture run top to bottom, then its
-    claims' values evaluated in the same kernel (the last cell, tagged ``claims``)."""
-    import time
-
+    claims' values evaluated in the same kernel (the last cell, tagged ``claims``), by the
+    site's own :func:`autograder.site.execute_lecture`."""
     import nbformat
-    from nbclient import NotebookClient
 
+    from autograder.site import execute_lecture
     from claims import claims_by_lecture, evaluation_cell
-    nb = nbformat.read(str(path), as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(evaluation_cell(claims_by_lecture().get(path.stem, [])),
-                                              metadata={"tags": ["claims"]}))
-    t0 = time.perf_counter()
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()  # raises on any error
-    except Exception as exc:
-        return nb, time.perf_counter() - t0, exc
-    return nb, time.perf_counter() - t0, None
+    claims = nbformat.v4.new_code_cell(evaluation_cell(claims_by_lecture().get(path.stem, [])),
+                                       metadata={"tags": ["claims"]})
+    return execute_lecture(path, extra_cells=[claims])
 
 
 def _selected_lectures(session) -> list[Path]:
@@ -230,10 +230,7 @@ def example_course(tmp_path_factory):
     """A copy of the course whose example class the kit graded, as an instructor would: into the
     course's own gradebook and autograded/ folder. Returns (course root, OUT)."""
     base = tmp_path_factory.mktemp("example-course")
-    course = base / "course"
-    shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
-                                                                "__pycache__", ".pytest_cache", "dist", "exchange",
-                                                                "autograded", "build", "*.egg-info"))
+    course = copy_course(base / "course")
     answers = write_example_answers(base / "answers.csv")
     env = dict(os.environ, COURSE_ROOT=str(course), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     env.pop("AUTOGRADER_GRADEBOOK", None)
