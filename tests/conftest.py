@@ -97,11 +97,12 @@ MUTANT_STUDENTS: dict = {}  # assignment -> {student_id: [Mutant, ...]}, filled 
 TYPICAL_BUG: dict = {}      # assignment -> the Mutant graded alone as student "typical_bug"
 
 
-def copy_course(dest: Path) -> Path:
-    """A copy of the course's sources at ``dest`` (no git, environment, data or build outputs)."""
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "data", "*.db",
-                                                              "__pycache__", ".pytest_cache", "dist", "exchange",
-                                                              "autograded", "build", "*.egg-info"))
+def copy_course(dest: Path, *also_ignore: str) -> Path:
+    """A copy of the course's sources at ``dest`` (no git, environment, data or build outputs,
+    nor ``also_ignore``)."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "demo_output", "grading_output", "data",
+                                                              "*.db", "__pycache__", ".pytest_cache", "dist", "exchange",
+                                                              "autograded", "build", "*.egg-info", *also_ignore))
     return dest
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from autograder import notebooks, questions
 from autograder.mutants import load_mutants, submission_with, verdicts, write_mutant_class
-from conftest import ROOT, read_csv, run_cli
+from conftest import ROOT, copy_course, read_csv, run_cli
 
 HW = "hw2_attention"
 NEW = "attention_entropy"
@@ -55,10 +55,7 @@ def test_the_readme_shows_the_whole_change():
 def course(tmp_path_factory):
     """A copy of the course with the new question, built."""
     base = tmp_path_factory.mktemp("add-a-question")
-    course = base / "course"
-    shutil.copytree(ROOT, course, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "demo_output", "grading_output", "data", "*.db", "__pycache__", ".pytest_cache", "dist",
-        "exchange", "autograded", "build", "*.egg-info", "examples"))
+    course = copy_course(base / "course", "examples")       # no example class: not needed here
     for how, path, block in readme_examples():
         apply(course, how, path, block)
     proc = run_cli("build", cwd=course, env={"COURSE_ROOT": str(course)}, timeout=900)
