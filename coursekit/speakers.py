@@ -811,7 +811,6 @@ def generate_dataset(out_dir, n_speakers: int = DEFAULT_SPEAKERS,
     }
 
 
-
 # --------------------------------------------------------------------------------------------
 # hw4's prediction task: the hooks the course configuration names (autograder.course)
 # --------------------------------------------------------------------------------------------
