@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from . import notebooks, questions
-from .course import available_assignments, nbgrader_config
+from .course import PREDICTION_TASKS, available_assignments, nbgrader_config
 from .mutants import load_mutants, submission_with
 
 GENERATED_GLOBS = ("lectures/*.ipynb", "solutions/*/*.ipynb", "assignments/**/*", "examples/submitted/**/*")
@@ -114,32 +114,28 @@ def release(root: Path, db_path: Path | None = None) -> None:
             notebooks.write(notebooks.normalise(nb), path)
 
 
-EXAMPLE_DATASET = dict(n_speakers=100, utterances_per_speaker=30, seed=0, test_fraction=0.2)  # the default one
+def example_answers(root: Path, out: Path) -> dict[str, Path]:
+    """The hidden labels the example class is graded against: for every assignment with a
+    prediction task (and an ``example_answers`` hook), ``out/<assignment>-answers.csv``.
+    Returns ``{assignment: path}``."""
+    written = {}
+    for hw in available_assignments(root):
+        task = PREDICTION_TASKS.get(hw)
+        write = task.hook("example_answers") if task else None
+        if write is not None:
+            written[hw] = out / f"{hw}-answers.csv"
+            write(written[hw])
+    return written
 
 
-def write_example_answers(path: Path) -> Path:
-    """The hidden labels of the default hw4 dataset (what the example predictions are for),
-    computed from its seed without rendering audio."""
-    from coursekit.speakers import hidden_answers
-    from coursekit.speaker_data import write_predictions
-    pairs = hidden_answers(**EXAMPLE_DATASET)
-    write_predictions(path, [p for p, _ in pairs], [s for _, s in pairs])
-    return path
-
-
-def example_predictions(path: Path, accuracy: float, seed: int = 0) -> None:
-    """A predictions.csv for the default dataset with exactly ``round(accuracy * N)`` right
-    answers (the others name another speaker), in testdata.json's order."""
-    import random
-    from coursekit.speakers import hidden_answers, speaker_name
-    from coursekit.speaker_data import write_predictions
-    pairs = hidden_answers(**EXAMPLE_DATASET)
-    rng = random.Random(seed)
-    wrong = set(rng.sample(range(len(pairs)), len(pairs) - round(accuracy * len(pairs))))
-    n = EXAMPLE_DATASET["n_speakers"]
-    names = [speaker_name((int(s[2:]) - 10001 + 1 + rng.randrange(n - 1)) % n) if i in wrong else s
-             for i, (_, s) in enumerate(pairs)]
-    write_predictions(path, [p for p, _ in pairs], names)
+def _example_predictions(hw: str, student: str, folder: Path, accuracy: float) -> None:
+    """The predictions file of an example submission, by the task's ``example_predictions`` hook."""
+    task = PREDICTION_TASKS.get(hw)
+    write = task.hook("example_predictions") if task else None
+    if write is None:
+        raise BuildError(f"examples/class.json gives {student}'s {hw} a predictions_accuracy, but {hw} has no "
+                         "prediction task with an example_predictions hook (PREDICTION_TASKS in autograder/course.py)")
+    write(folder / task.filename, accuracy)
 
 
 def build_examples(root: Path) -> None:
@@ -164,11 +160,11 @@ def build_examples(root: Path) -> None:
             chosen = [catalogue[name] for name in how.get("mutants", [])]
             notebooks.write(submission_with(root, hw, chosen), target)
             if "predictions_accuracy" in how:
-                example_predictions(target.parent / "predictions.csv", how["predictions_accuracy"])
+                _example_predictions(hw, student, target.parent, how["predictions_accuracy"])
 
 
 def readme_points(root: Path) -> bool:
-    """The README's assignment table: the points column of each homework's row (``| `hw2_attention` |
+    """The README's assignment table: the points column of each homework's row (``| `<assignment>` |
     ... | 30 + 8 |``) written from the declarations (:func:`questions.points_summary`), so a new
     question changes it by itself. Returns True when the README changed."""
     readme = root / "README.md"

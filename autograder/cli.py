@@ -76,9 +76,9 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     print(f"== grade the example class in examples/submitted/ -> {out}/")
     out.mkdir(parents=True, exist_ok=True)
-    answers = build.write_example_answers(out / "hw4_speaker_id-answers.csv")
+    answers = build.example_answers(root, out)      # the hidden labels of each prediction task's example dataset
     try:
-        results = grade(root, root / "examples" / "submitted", out, jobs=args.jobs, answers=answers)
+        results = grade(root, root / "examples" / "submitted", out, jobs=args.jobs, answers=answers or None)
     except (GradingError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -107,6 +107,15 @@ def cmd_site(args) -> int:
         return 1
     print(f"site built in {time.perf_counter() - t0:.0f} s: open {(out / 'index.html').resolve().as_uri()}")
     return 0
+
+
+def _answers_help() -> str:
+    """``grade --answers``: which files it is for, from the course configuration."""
+    from .course import PREDICTION_TASKS
+    parts = [f"{hw}'s {task.filename}: {task.labels_hint}" for hw, task in PREDICTION_TASKS.items()]
+    text = (f"hidden test labels for the parts graded from a predictions file ({'; '.join(parts)})" if parts
+            else "hidden test labels (no part of this course is graded from a predictions file)")
+    return text.replace("%", "%%")
 
 
 def _venv_on_path() -> None:
@@ -146,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="nbgrader gradebook to write the results into (default: CourseDirectory.db_url of the course's "
                         "nbgrader_config.py, i.e. gradebook.db in the course root; $AUTOGRADER_GRADEBOOK overrides)")
     p.add_argument("--no-gradebook", action="store_true", help="write only OUT (CSV files and feedback)")
-    p.add_argument("--answers", help="hidden test labels for hw4's predictions.csv (default: the *-answers.csv "
-                                     "beside $HW4_DATA or data/speakers)")
+    p.add_argument("--answers", help=_answers_help())
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("check", help="self-check a notebook: run it and report the visible tests")

@@ -1,15 +1,22 @@
-"""Where the course lives and how nbgrader is configured for it.
+"""The course's configuration: where it lives, its assignments, how nbgrader is configured for
+it, and the parts graded from a predictions file (:data:`PREDICTION_TASKS`, with their hooks).
 
-One place builds the nbgrader configuration, so `build`, `grade` and the repository's
-`nbgrader_config.py` (used by JupyterLab's formgrader) cannot disagree.
+This is the one module of the grader that names assignments; the rest of ``autograder`` knows
+an assignment only through what is configured here. One place builds the nbgrader
+configuration, so `build`, `grade` and the repository's `nbgrader_config.py` (used by
+JupyterLab's formgrader) cannot disagree.
 """
 from __future__ import annotations
 
+import importlib
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-from traitlets.config import Config
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 ASSIGNMENTS = ("hw1_embeddings", "hw2_attention", "hw3_transformer", "hw4_speaker_id")
 COURSE_ID = "attention-course"
@@ -21,6 +28,10 @@ NBGRADER_IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.
 # Per-cell time limit while grading (nbgrader's default is 30 s).
 CELL_TIMEOUT_S = 60
 
+# Environment variables of the grader that a student's kernel keeps (beside the sandbox's own,
+# autograder.sandbox.KEPT_ENV): hw4's data folder (coursekit.speaker_data.DATA_ENV).
+KERNEL_ENV = ("HW4_DATA",)
+
 
 @dataclass(frozen=True)
 class Rung:
@@ -31,13 +42,73 @@ class Rung:
     points: float
 
 
+class HookError(Exception):
+    """A prediction task's hook names no function that can be imported."""
+
+
+HOOK_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def resolve_hook(ref: str) -> Callable:
+    """The function an import string ``"package.module:function"`` names, imported now."""
+    if not HOOK_REF.fullmatch(ref or ""):
+        raise HookError(f"hook {ref!r} is not an import string 'package.module:function'")
+    module, _, name = ref.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise HookError(f"hook {ref!r} cannot be imported: {type(exc).__name__}: {exc}") from exc
+    if not callable(fn):
+        raise HookError(f"hook {ref!r} is not a function")
+    return fn
+
+
 @dataclass(frozen=True)
 class PredictionTask:
     """An assignment part graded from a file of predictions handed in beside the notebook,
-    scored by the grader against hidden labels (never inside the student's kernel)."""
+    scored by the grader against hidden labels (never inside the student's kernel).
+
+    The task's own code comes as hooks: import strings ``"package.module:function"``, imported
+    only when the grader needs them (importing this module stays cheap and torch-free):
+
+    - ``score(predictions_path, answers_path) -> float``: the accuracy the rungs are compared
+      with; raises ``ValueError`` with a message for the student when the file is unusable;
+    - ``default_answers() -> Path | None``: the hidden labels file used when ``grade`` is given
+      none (``--answers``); ``None`` or no hook: there is no default;
+    - ``example_answers(path) -> path``: writes the hidden labels of the example dataset (the
+      demo grades the example class against them);
+    - ``example_predictions(path, accuracy, seed=0)``: writes a predictions file for the example
+      dataset with exactly ``round(accuracy * N)`` right (``predictions_accuracy`` of an entry of
+      ``examples/class.json``).
+
+    ``labels_hint`` says which file ``grade --answers`` takes, and where one is found by default
+    (its help, and the message of a run without the labels).
+    """
     filename: str
     rungs: tuple[Rung, ...]
     aliases: tuple[str, ...] = ()      # other names the file is accepted under (first found wins)
+    score: str = field(kw_only=True)
+    default_answers: str | None = field(default=None, kw_only=True)
+    example_answers: str | None = field(default=None, kw_only=True)
+    example_predictions: str | None = field(default=None, kw_only=True)
+    labels_hint: str = field(default="the hidden labels file", kw_only=True)
+
+    HOOKS = ("score", "default_answers", "example_answers", "example_predictions")
+
+    def __post_init__(self):
+        for name in self.HOOKS:
+            ref = getattr(self, name)
+            if (ref is not None or name == "score") and not HOOK_REF.fullmatch(ref or ""):
+                raise ValueError(f"PredictionTask({self.filename!r}).{name} = {ref!r}: expected an import "
+                                 "string 'package.module:function'")
+
+    def hook(self, name: str) -> Callable | None:
+        """The function of hook ``name`` (one of :attr:`HOOKS`), imported now; ``None`` when the
+        task has none. Raises :class:`HookError` when it cannot be imported."""
+        if name not in self.HOOKS:
+            raise ValueError(f"unknown hook {name!r}; a prediction task has {', '.join(self.HOOKS)}")
+        ref = getattr(self, name)
+        return resolve_hook(ref) if ref else None
 
     @property
     def max_score(self) -> float:
@@ -46,14 +117,24 @@ class PredictionTask:
 
 # hw4: test accuracy thresholds measured with benchmarks/speaker_ladder.py on the default
 # dataset (see the README's ladder table): each is the reference configuration's test accuracy
-# rounded down to 0.05, so a student who reproduces a configuration reaches its rung.
+# rounded down to 0.05, so a student who reproduces a configuration reaches its rung. Scored by
+# coursekit.speaker_data; the hidden labels are the *-answers.csv that `python -m coursekit.speakers`
+# writes beside the data folder (by default data/speakers-answers.csv, or $HW4_DATA-answers.csv).
 PREDICTION_TASKS = {
-    "hw4_speaker_id": PredictionTask("predictions.csv", (
-        Rung("predictions_simple", "Simple", 0.55, 2.0),    # measured 0.585 (original course: 0.61)
-        Rung("predictions_medium", "Medium", 0.65, 2.0),    # measured 0.692 (0.70)
-        Rung("predictions_strong", "Strong", 0.70, 2.0),    # measured 0.747 (0.78)
-        Rung("predictions_boss", "Boss", 0.85, 2.0),        # measured 0.857 (0.865)
-    ), aliases=("output.csv",)),                            # the original course's name
+    "hw4_speaker_id": PredictionTask(
+        "predictions.csv", (
+            Rung("predictions_simple", "Simple", 0.55, 2.0),    # measured 0.585 (original course: 0.61)
+            Rung("predictions_medium", "Medium", 0.65, 2.0),    # measured 0.692 (0.70)
+            Rung("predictions_strong", "Strong", 0.70, 2.0),    # measured 0.747 (0.78)
+            Rung("predictions_boss", "Boss", 0.85, 2.0),        # measured 0.857 (0.865)
+        ),
+        aliases=("output.csv",),                                # the original course's name
+        score="coursekit.speaker_data:accuracy_from_files",
+        default_answers="coursekit.speakers:default_answers_csv",
+        example_answers="coursekit.speakers:write_example_answers",
+        example_predictions="coursekit.speakers:example_predictions",
+        labels_hint="the *-answers.csv written by `python -m coursekit.speakers` beside the data folder you "
+                    "gave the class; by default the one beside $HW4_DATA or data/speakers"),
 }
 
 
@@ -74,6 +155,7 @@ def available_assignments(root: Path) -> list[str]:
 def nbgrader_config(root: Path, *, source: str = "solutions", release: str = "assignments",
                     db_path: Path | None = None, cell_timeout: int = CELL_TIMEOUT_S) -> Config:
     """nbgrader configuration for a course tree rooted at ``root``."""
+    from traitlets.config import Config
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from . import feedback, intake, outputs, sandbox
 from .answer_key import AnswerKey, GradingError, load_answer_key, runnable_cells
-from .course import CELL_TIMEOUT_S, PredictionTask, available_assignments
+from .course import CELL_TIMEOUT_S, PREDICTION_TASKS, HookError, PredictionTask, available_assignments
 from .executor import ExecutorProcess, Failure, WorkFolder
 from .verdict import decide
 
@@ -117,11 +117,10 @@ class Run:
 
 # ----------------------------------------------------------------------------- one submission
 def _predictions(task: PredictionTask, sub: intake.Submission, answers_path: Path | None, scratch: Path) -> tuple[dict, str]:
-    """Kaggle-style grading of the submitted predictions file against the hidden labels, in
-    this process (the labels never enter a kernel). Returns ``({grade_id: (score, max)}, html)``;
-    without the labels file every rung is ``(None, max)``: not graded."""
-    from coursekit.speaker_data import accuracy_from_files
-
+    """Kaggle-style grading of the submitted predictions file against the hidden labels by the
+    task's ``score`` hook, in this process (the labels never enter a kernel). Returns
+    ``({grade_id: (score, max)}, html)``; without the labels file every rung is ``(None, max)``:
+    not graded."""
     accuracy, why = None, ""
     names = [task.filename, *task.aliases]
     name = next((n for n in names if n in sub.files), None)
@@ -134,6 +133,7 @@ def _predictions(task: PredictionTask, sub: intake.Submission, answers_path: Pat
                 f'<div style="border:1px solid #369;padding:.5em;margin:1em 0"><h2>{html.escape(task.filename)}</h2>'
                 f'<p><b>{html.escape(why)}</b></p><table class="scores"><tr><th>rung</th><th>threshold</th><th></th>'
                 f"<th>points</th></tr>{rows}</table></div>")
+    score = task.hook("score")
     if name is None:
         found = ", ".join(sorted(sub.files)) or "nothing"
         why = (f"No {task.filename} was submitted next to the notebook (the folder has: {found}). "
@@ -143,7 +143,7 @@ def _predictions(task: PredictionTask, sub: intake.Submission, answers_path: Pat
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(sub.files[name])
-            accuracy = accuracy_from_files(tmp, answers_path)
+            accuracy = float(score(tmp, answers_path))
         except Exception as exc:   # any content: a message, never the end of the run
             why = f"{name} could not be scored: {str(exc).replace(tmp, name)[:1000]}"
         finally:
@@ -272,7 +272,7 @@ def _write_notebook_feedback(run: Run, key: AnswerKey, result: Result, gnb, answ
     outputs.write_file(run.out, ["feedback", result.student_id, result.assignment, f"{key.notebook}.html"], page.encode())
 
 
-# Images handed in beside a notebook: the figures of written answers (hw4's report), shown with it
+# Images handed in beside a notebook: the figures of written answers (a report's plots), shown with it
 # in formgrader. Recognised by name and content; never SVG or HTML, which can carry script.
 FIGURE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.(png|jpe?g|gif)", re.IGNORECASE)
 FIGURE_MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "jpg": (b"\xff\xd8\xff",), "jpeg": (b"\xff\xd8\xff",),
@@ -399,13 +399,19 @@ def grading_env(jobs: int, scratch: Path) -> dict:
 
 
 def default_answers(assignment: str) -> Path | None:
-    """Where the hidden labels of a prediction task are when not given (hw4: beside the
-    default data folder, ``data/speakers-answers.csv`` or ``$HW4_DATA-answers.csv``)."""
-    if assignment == "hw4_speaker_id":
-        from coursekit.speaker_data import default_data_dir
-        from coursekit.speakers import default_answers_path
-        return default_answers_path(default_data_dir())
-    return None
+    """Where the hidden labels of ``assignment``'s prediction task are when not given: what its
+    ``default_answers`` hook says (None: no prediction task, no hook, or no default)."""
+    task = PREDICTION_TASKS.get(assignment)
+    hook = task.hook("default_answers") if task else None
+    path = hook() if hook else None
+    return Path(path) if path is not None else None
+
+
+def answers_for(answers: Path | dict[str, Path] | None, assignment: str) -> Path | None:
+    """The hidden labels file to grade ``assignment``'s predictions against: ``answers`` (one
+    file for every prediction task, or ``{assignment: file}``), else :func:`default_answers`."""
+    given = answers.get(assignment) if isinstance(answers, dict) else answers
+    return Path(given) if given else default_answers(assignment)
 
 
 def _slots(jobs: int, policy: sandbox.SandboxPolicy, env: dict, scratch: Path, slots: list,
@@ -427,11 +433,14 @@ class Interrupted(Exception):
 
 def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None, jobs: int = 1,
           timeout: float = DEFAULT_TIMEOUT_S, cell_timeout: int = CELL_TIMEOUT_S,
-          progress: bool = True, answers: Path | None = None, memory_mb: int | None = DEFAULT_MEMORY_MB,
+          progress: bool = True, answers: Path | dict[str, Path] | None = None,
+          memory_mb: int | None = DEFAULT_MEMORY_MB,
           isolate: bool = True, gradebook_url: str | None = None, write_gradebook: bool = True) -> list[Result]:
-    """Grade every submission under ``submitted``; ``answers`` is the hidden-labels CSV for
-    assignments graded from a predictions file (hw4; default: :func:`default_answers`). The
-    results also go into the course's nbgrader gradebook (:mod:`autograder.gradebook`)."""
+    """Grade every submission under ``submitted``; ``answers`` is the hidden labels file for the
+    parts graded from a predictions file (the prediction tasks of :mod:`autograder.course`): one
+    path for all of them, or ``{assignment: path}`` (see :func:`answers_for`; default:
+    :func:`default_answers`). The results also go into the course's nbgrader gradebook
+    (:mod:`autograder.gradebook`)."""
     if not submitted.is_dir():
         raise GradingError(f"submitted folder {submitted} does not exist (expected SUBMITTED/<student_id>/<assignment>/<notebook>.ipynb)")
     known = available_assignments(root)
@@ -443,6 +452,14 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
         raise GradingError(f"cannot read {submitted}: {exc}") from None
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    for hw in sorted({f.assignment for f in todo}):
+        task = PREDICTION_TASKS.get(hw)
+        try:         # a scoring hook that cannot be imported is the configuration's fault: stop before grading
+            if task is not None:
+                task.hook("score")
+        except HookError as exc:
+            raise GradingError(f"{hw}'s {task.filename} cannot be graded: {exc} (PREDICTION_TASKS in "
+                               "autograder/course.py)") from None
     policy = sandbox.policy_for(memory_mb, isolate)
     if not policy.isolated:
         print(f"warning: {policy.describe()}: install bubblewrap (Linux) to grade untrusted notebooks",
@@ -489,16 +506,20 @@ def grade(root: Path, submitted: Path, out: Path, assignment: str | None = None,
             for hw in sorted({f.assignment for f in todo}, key=known.index):
                 keys[hw] = load_answer_key(root, hw, lambda cells, tests, files, hw=hw: run.execute(
                     slots[0], hw, cells, tests, files, timeout=max(timeout, 1200)))
-                if keys[hw].predictions is not None:
-                    path = Path(answers) if answers else default_answers(hw)
+                task = keys[hw].predictions
+                if task is not None:
+                    try:
+                        path = answers_for(answers, hw)
+                    except HookError as exc:
+                        raise GradingError(f"{hw}'s {task.filename}: {exc} (PREDICTION_TASKS in autograder/course.py)") from None
                     if path is not None and path.is_file():
                         keys[hw].answers_path = path
                     else:        # the rest is graded; these rungs stay "not graded" and the run says so
+                        missing = (f"the hidden labels file {path} does not exist" if path is not None
+                                   else "no hidden labels file was given")
                         missing_labels.append(
-                            f"{hw}'s {keys[hw].predictions.filename} was not graded: the hidden labels file {path} does "
-                            "not exist. Pass --answers (the *-answers.csv written by `python -m coursekit.speakers` "
-                            "beside the data folder you gave the class) and grade again; everything else is graded "
-                            "and written.")
+                            f"{hw}'s {task.filename} was not graded: {missing}. Pass --answers ({task.labels_hint}) "
+                            "and grade again; everything else is graded and written.")
             if manual_from:
                 from . import gradebook
                 run.manual = gradebook.manual_scores(manual_from, {hw: set(k.answers) for hw, k in keys.items()})

@@ -3,7 +3,8 @@
 After a class is graded, every result goes into the gradebook at ``CourseDirectory.db_url`` of
 the course's ``nbgrader_config.py`` (default ``gradebook.db`` in the course root; a PostgreSQL
 URL works the same): the student, the submission, an automatic score for every test cell and,
-for hw4, the prediction rungs (task cells of the notebook, so nbgrader counts their points).
+for a part graded from a predictions file, its rungs (task cells of the notebook, so nbgrader
+counts their points).
 Formgrader, ``generate_feedback``, ``release_feedback`` and ``nbgrader export`` then work on top.
 
 Re-grading replaces the automatic scores and never touches a manual score or a comment: a

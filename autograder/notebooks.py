@@ -150,7 +150,7 @@ def reference_namespace(source: Path, names, setup_id: str = "setup") -> dict:
     (their grade_ids) in a fresh namespace, and return it.
 
     The reference answers live in one place, the solution notebook; scripts that need them
-    (the hw4 ladder, tests of the reference models) take them from there instead of a copy.
+    (a benchmark's model ladder, tests of the reference models) take them from there instead of a copy.
     """
     nb = text_to_notebook(Path(source).read_text())
     wanted = set(names)

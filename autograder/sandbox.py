@@ -43,6 +43,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .course import KERNEL_ENV
+
 ENV = "AUTOGRADER_SANDBOX"
 KERNEL_RUN = "/run/kernel"          # inside the sandbox: the connection file and the sockets
 SUBMISSION_RO = "/run/submission"   # inside the sandbox: the submitted files, read-only
@@ -177,9 +179,10 @@ def kernel_env(base: dict[str, str], home: str, cwd: str) -> dict[str, str]:
     return env
 
 
-# What of the executor's environment a kernel keeps (everything else is dropped).
+# What of the executor's environment a kernel keeps (everything else is dropped): these, and the
+# course's own (KERNEL_ENV in autograder/course.py).
 KEPT_ENV = ("LANG", "LC_ALL", "PYTHONHASHSEED", "PYTHONUNBUFFERED", "MPLBACKEND", "NBGRADER_EXECUTION",
-            "AUTOGRADER_EVIDENCE", "CUDA_VISIBLE_DEVICES", "HW4_DATA")
+            "AUTOGRADER_EVIDENCE", "CUDA_VISIBLE_DEVICES", *KERNEL_ENV)
 
 
 # ----------------------------------------------------------------------------- the launcher

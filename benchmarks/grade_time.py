@@ -21,7 +21,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder.course import available_assignments  # noqa: E402
-from autograder.build import example_predictions, write_example_answers  # noqa: E402
 from autograder.course import PREDICTION_TASKS  # noqa: E402
 from autograder.mutants import submission_with  # noqa: E402
 from autograder import notebooks  # noqa: E402
@@ -34,9 +33,11 @@ def time_grade(assignment: str, runs: int, cold: bool) -> list[float]:
         sub = Path(tmp) / "submitted"
         notebooks.write(submission_with(ROOT, assignment), sub / "student" / assignment / f"{assignment}.ipynb")
         extra = []
-        if assignment in PREDICTION_TASKS:   # hw4: a perfect predictions.csv and the labels it is graded against
-            example_predictions(sub / "student" / assignment / PREDICTION_TASKS[assignment].filename, 1.0)
-            extra = ["--answers", str(write_example_answers(Path(tmp) / "answers.csv"))]
+        task = PREDICTION_TASKS.get(assignment)
+        if task:   # hw4: a perfect predictions.csv and the labels it is graded against (the task's example hooks)
+            task.hook("example_predictions")(sub / "student" / assignment / task.filename, 1.0)
+            task.hook("example_answers")(Path(tmp) / "answers.csv")
+            extra = ["--answers", str(Path(tmp) / "answers.csv")]
         env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
         for i in range(runs):
             if cold:

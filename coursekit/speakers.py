@@ -811,6 +811,42 @@ def generate_dataset(out_dir, n_speakers: int = DEFAULT_SPEAKERS,
     }
 
 
+# --------------------------------------------------------------------------------------------
+# hw4's prediction task: the hooks the course configuration names (autograder.course)
+# --------------------------------------------------------------------------------------------
+
+EXAMPLE_DATASET = dict(n_speakers=100, utterances_per_speaker=30, seed=0, test_fraction=0.2)  # the default one
+
+
+def default_answers_csv() -> Path:
+    """The hidden labels the grader uses unless told: beside the default data folder
+    (``data/speakers-answers.csv``, or ``$HW4_DATA-answers.csv``)."""
+    from coursekit.speaker_data import default_data_dir
+    return default_answers_path(default_data_dir())
+
+
+def write_example_answers(path) -> Path:
+    """The hidden labels of the default dataset (what the example predictions are for),
+    computed from its seed without rendering audio."""
+    from coursekit.speaker_data import write_predictions
+    pairs = hidden_answers(**EXAMPLE_DATASET)
+    write_predictions(path, [p for p, _ in pairs], [s for _, s in pairs])
+    return Path(path)
+
+
+def example_predictions(path, accuracy: float, seed: int = 0) -> None:
+    """A predictions.csv for the default dataset with exactly ``round(accuracy * N)`` right
+    answers (the others name another speaker), in testdata.json's order."""
+    import random
+    from coursekit.speaker_data import write_predictions
+    pairs = hidden_answers(**EXAMPLE_DATASET)
+    rng = random.Random(seed)
+    wrong = set(rng.sample(range(len(pairs)), len(pairs) - round(accuracy * len(pairs))))
+    n = EXAMPLE_DATASET["n_speakers"]
+    names = [speaker_name((int(s[2:]) - 10001 + 1 + rng.randrange(n - 1)) % n) if i in wrong else s
+             for i, (_, s) in enumerate(pairs)]
+    write_predictions(path, [p for p, _ in pairs], names)
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m coursekit.speakers",
                                 description="Generate the synthetic hw4 speaker-identification dataset.")

@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from autograder import notebooks  # noqa: E402
-from autograder.build import write_example_answers  # noqa: E402
 from autograder.course import available_assignments  # noqa: E402
 from autograder.mutants import load_mutants, submission_with, write_mutant_class  # noqa: E402
 
@@ -24,6 +23,22 @@ from autograder.mutants import load_mutants, submission_with, write_mutant_class
 # Grading runs of the tests write their results into this gradebook, not the course's.
 TEST_GRADEBOOK = Path(__import__("tempfile").mkdtemp(prefix="ag-tests-")) / "gradebook.db"
 os.environ["AUTOGRADER_GRADEBOOK"] = f"sqlite:///{TEST_GRADEBOOK}"
+
+
+def write_example_answers(path: Path, assignment: str = "hw4_speaker_id") -> Path:
+    """The hidden labels of ``assignment``'s example dataset (hw4's by default), written by its
+    prediction task's ``example_answers`` hook (autograder/course.py)."""
+    from autograder.course import PREDICTION_TASKS
+    PREDICTION_TASKS[assignment].hook("example_answers")(path)
+    return path
+
+
+def example_predictions(path: Path, accuracy: float, seed: int = 0, assignment: str = "hw4_speaker_id") -> Path:
+    """A predictions file for ``assignment``'s example dataset with ``round(accuracy * N)`` right,
+    by its prediction task's ``example_predictions`` hook."""
+    from autograder.course import PREDICTION_TASKS
+    PREDICTION_TASKS[assignment].hook("example_predictions")(path, accuracy, seed)
+    return path
 
 
 def run_cli(*args: str, timeout: float = 1800, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -8,11 +8,10 @@ import sys
 
 from nbgrader.api import Gradebook
 
-from autograder.build import write_example_answers
 from autograder.course import COURSE_ID
 from autograder.mutants import submission_with
 from autograder import notebooks
-from conftest import ROOT, hand_graded, key_points, read_csv, run_cli
+from conftest import ROOT, hand_graded, key_points, read_csv, run_cli, write_example_answers
 
 HWS = ("hw2_attention", "hw4_speaker_id")
 

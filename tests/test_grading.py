@@ -7,7 +7,8 @@ import pytest
 
 from autograder.course import available_assignments
 from autograder.mutants import Mutant, load_mutants, pack, verdicts
-from conftest import MUTANT_STUDENTS, ROOT, TYPICAL_BUG, key_points, read_csv, run_cli
+from conftest import (MUTANT_STUDENTS, ROOT, TYPICAL_BUG, example_predictions, key_points, read_csv, run_cli,
+                      write_example_answers)
 
 HW = available_assignments(ROOT)
 
@@ -233,7 +234,6 @@ def test_feedback_renders_formulas_offline(graded):
 # ----------------------------------------------------------------------------- hw4 predictions file, unit level
 def _grade_predictions(files: dict[str, bytes], tmp_path):
     """The grader's scoring of hw4's predictions file for a submission holding ``files``."""
-    from autograder.build import write_example_answers
     from autograder.course import PREDICTION_TASKS
     from autograder.grade import _predictions
     from autograder.intake import Submission
@@ -243,7 +243,6 @@ def _grade_predictions(files: dict[str, bytes], tmp_path):
 
 
 def test_hw4_output_csv_the_original_courses_name_gets_its_rungs(tmp_path):
-    from autograder.build import example_predictions
     from autograder.course import PREDICTION_TASKS
     task = PREDICTION_TASKS[HW4]
     accuracy = (task.rungs[1].threshold + task.rungs[2].threshold) / 2        # Simple and Medium reached
@@ -255,7 +254,6 @@ def test_hw4_output_csv_the_original_courses_name_gets_its_rungs(tmp_path):
 
 
 def test_hw4_integer_categories_score_zero_with_the_cause_in_the_feedback(tmp_path):
-    from autograder.build import write_example_answers
     rows = (write_example_answers(tmp_path / "truth.csv")).read_text().splitlines()
     ints = "\n".join(rows[:1] + [f"{r.split(',')[0]},{n % 100}" for n, r in enumerate(rows[1:])]) + "\n"
     scores, page = _grade_predictions({"predictions.csv": ints.encode()}, tmp_path)
