@@ -12,17 +12,25 @@ only in what a student's rerun would change. Thread counts matter too: float sum
 different order give another training trajectory. Accuracy is measured on the hidden test
 labels, as the grader measures ``predictions.csv``.
 
-The table gives per configuration the mean, minimum, maximum and spread (max - min) of test
-accuracy, and how many runs reach the configuration's rung in ``autograder/course.py``: a rung
-is fair when the reference configuration reaches it in (nearly) every run, not only in the run
-that set the threshold. The full matrix (4 configurations x 3 seeds x 2 thread counts at 2500
-steps) takes about 2.5 hours on 2 cores; ``--csv`` appends each run as it finishes, so a long
-matrix can be split over several invocations and read back with ``--from-csv``.
+The first table gives per configuration the mean, minimum, maximum, spread (max - min) and
+standard deviation of test accuracy, the rung of ``autograder/course.py``, how far the lowest
+run is above it, the fair rung (``MARGIN`` = 0.02 below the lowest run, rounded down to 0.01:
+what the course's rungs are set to) and how many runs reach the rung; the second, each thread
+count's runs and mean training time; then whether the ladder's order holds on every run (each
+configuration's lowest run above the highest run of the one below, and no run reaching the
+next configuration's rung). ``tests/test_ladder.py`` checks all of that against the runs kept in
+``benchmarks/results/hw4_rungs.csv``.
+
+A run takes 4-17 minutes on one core of the 2-core development machine (Simple fastest, the
+Conformers slowest; 1.5-2x more when the machine is shared), so a matrix is long: ``--csv``
+appends each run as it finishes, and separate invocations (for example one per core, each with
+one thread) can write separate files that are concatenated and read back with ``--from-csv``.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import statistics
 import sys
 import tempfile
@@ -67,17 +75,71 @@ def run_one(name: str, seed: int, threads: int, steps: int, data: Path, answers:
             "valid_acc": round(result.best_accuracy, 4), "best_step": result.best_step, "test_acc": round(test_acc, 4)}
 
 
+MARGIN = 0.02     # a rung sits at least this far below its configuration's lowest run (12 of 600 utterances)
+
+
+def fair_threshold(lowest: float, margin: float = MARGIN) -> float:
+    """The rung for a configuration whose lowest run scored ``lowest``: ``margin`` below it,
+    rounded down to 0.01."""
+    return math.floor(round((lowest - margin) * 100, 6)) / 100
+
+
+def by_config(runs: list[dict]) -> dict[str, list[float]]:
+    """Test accuracies per configuration, in ladder order (the rungs' order)."""
+    acc: dict[str, list[float]] = {}
+    for name in RUNGS:
+        found = [float(r["test_acc"]) for r in runs if r["config"] == name]
+        if found:
+            acc[name] = found
+    return acc
+
+
 def summary_rows(runs: list[dict]) -> list[tuple]:
-    """One row per configuration (in first-seen order): runs, mean, min, max, spread, sd, rung."""
+    """One row per configuration: runs, mean, min, max, spread, sd, the rung (course.py), its
+    margin below the lowest run, the fair rung at MARGIN, and how many runs reach the rung."""
     rows = []
-    for name in dict.fromkeys(r["config"] for r in runs):
-        acc = [float(r["test_acc"]) for r in runs if r["config"] == name]
-        rung = RUNGS.get(name)
-        reached = f"{sum(a >= rung.threshold for a in acc)}/{len(acc)}" if rung else "-"
+    for name, acc in by_config(runs).items():
+        rung = RUNGS[name]
         rows.append((name, str(len(acc)), f"{statistics.mean(acc):.3f}", f"{min(acc):.3f}", f"{max(acc):.3f}",
                      f"{max(acc) - min(acc):.3f}", f"{statistics.stdev(acc):.3f}" if len(acc) > 1 else "-",
-                     f"{rung.threshold:.2f}" if rung else "-", reached))
+                     f"{rung.threshold:.2f}", f"{min(acc) - rung.threshold:+.3f}", f"{fair_threshold(min(acc)):.2f}",
+                     f"{sum(a >= rung.threshold for a in acc)}/{len(acc)}"))
     return rows
+
+
+def ladder_problems(runs: list[dict]) -> list[str]:
+    """Where the ladder is not honest: a configuration whose lowest run is not above every run of
+    the configuration below it, or a rung reached by a run of the configuration below it."""
+    acc = by_config(runs)
+    names = list(acc)
+    problems = []
+    for lower, upper in zip(names, names[1:]):
+        if min(acc[upper]) <= max(acc[lower]):
+            problems.append(f"{upper}'s lowest run {min(acc[upper]):.3f} is not above {lower}'s highest {max(acc[lower]):.3f}")
+        if max(acc[lower]) >= RUNGS[upper].threshold:
+            problems.append(f"a {lower} run ({max(acc[lower]):.3f}) reaches the {upper} rung ({RUNGS[upper].threshold:.2f})")
+    return problems
+
+
+def per_thread_rows(runs: list[dict]) -> list[tuple]:
+    """Mean test accuracy and training time per configuration and thread count."""
+    rows = []
+    for name in by_config(runs):
+        for threads in sorted({int(r["threads"]) for r in runs if r["config"] == name}):
+            sel = [r for r in runs if r["config"] == name and int(r["threads"]) == threads]
+            rows.append((name, str(threads), ",".join(sorted(str(r["seed"]) for r in sel)),
+                         " ".join(f"{float(r['test_acc']):.3f}" for r in sel),
+                         f"{statistics.mean(float(r['train_s']) for r in sel):.0f}"))
+    return rows
+
+
+def report(runs: list[dict], markdown: bool) -> None:
+    print_table(("config", "runs", "mean test acc", "min", "max", "spread", "sd", "rung", "lowest - rung",
+                 f"rung at {MARGIN} below lowest", "runs reaching it"), summary_rows(runs), markdown)
+    print()
+    print_table(("config", "threads", "seeds", "test acc", "train s (mean)"), per_thread_rows(runs), markdown)
+    problems = ladder_problems(runs)
+    print("\nladder order: " + ("holds on every run" if not problems else "; ".join(problems)))
 
 
 def main(argv=None) -> int:
@@ -93,11 +155,10 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     args = p.parse_args(argv)
 
-    header = ("config", "runs", "mean test acc", "min", "max", "spread", "sd", "rung", "runs reaching it")
     if args.from_csv:
         with open(args.from_csv, newline="") as f:
             runs = list(csv.DictReader(f))
-        print_table(header, summary_rows(runs), args.markdown)
+        report(runs, args.markdown)
         return 0
 
     data, answers = dataset_paths(args.data, args.answers)
@@ -128,7 +189,7 @@ def main(argv=None) -> int:
                     with open(args.csv, "a", newline="") as f:
                         csv.DictWriter(f, RUN_FIELDS).writerow(run)
     print(f"{len(runs)} runs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    print_table(header, summary_rows(runs), args.markdown)
+    report(runs, args.markdown)
     return 0
 
 

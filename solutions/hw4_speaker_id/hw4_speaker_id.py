@@ -632,16 +632,16 @@ if model is not None:
     print(f"wrote predictions.csv: {len(paths)} test utterances, e.g. {paths[0]} -> {speakers[0]}")
 
 # %% [markdown] task: predictions_simple (2 points)
-# **Rung Simple** (2 points): the test accuracy of your `predictions.csv` is at least **0.55** (reached by the sample model: one Transformer encoder layer, mean pooling, a softmax head).
+# **Rung Simple** (2 points): the test accuracy of your `predictions.csv` is at least **0.56** (reached by the sample model: one Transformer encoder layer, mean pooling, a softmax head). The course trained this configuration with seeds 0, 1, 2 on 1, 2 and 4 threads: it scored 0.585–0.625 over 5 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] task: predictions_medium (2 points)
-# **Rung Medium** (2 points): the test accuracy of your `predictions.csv` is at least **0.65** (a tuned Transformer: two layers, four heads).
+# **Rung Medium** (2 points): the test accuracy of your `predictions.csv` is at least **0.63** (a tuned Transformer: two layers, four heads). The course trained this configuration with seeds 0, 1, 2 on 1, 2 and 4 threads: it scored 0.655–0.723 over 5 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] task: predictions_strong (2 points)
-# **Rung Strong** (2 points): the test accuracy of your `predictions.csv` is at least **0.70** (two of your Conformer blocks, mean pooling, a softmax head).
+# **Rung Strong** (2 points): the test accuracy of your `predictions.csv` is at least **0.68** (two of your Conformer blocks, mean pooling, a softmax head). The course trained this configuration with seeds 0, 1, 2 on 1 and 2 threads: it scored 0.708–0.750 over 4 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] task: predictions_boss (2 points)
-# **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.85** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above).
+# **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.83** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above). The course trained this configuration with seeds 0, 1, 2 on 1 and 2 threads: it scored 0.857–0.872 over 4 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] locked: part7
 # ## Part 7. Report (13 points, graded by hand)

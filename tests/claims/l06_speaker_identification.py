@@ -1,8 +1,8 @@
 """What lecture 6 (speaker identification) states, checked against its own run."""
 from claims import Claim
 
-_LADDER = ("[float(row.split('|')[-3]) for row in open('../README.md').read().splitlines() "
-           "if row.startswith(('| Simple |', '| Medium |', '| Strong |', '| Boss |'))]")
+_LADDER = ("[float(row.split('|')[3]) for row in open('../README.md').read().splitlines() "
+           "if row.startswith(('| simple | ', '| medium | ', '| strong | ', '| boss | ')) and row.count('|') > 8]")
 
 
 def _col(name, k):
@@ -55,9 +55,9 @@ CLAIMS = [
     Claim(says="So shuffling the frames of an utterance changes nothing",
           value="shuffle_change",
           holds=lambda v: v < 1e-5, why="max |logit change| when the frames are shuffled"),
-    Claim(says="the sample model reaches 58.5 % test accuracy, a tuned two-layer Transformer 69.2 %",
+    Claim(says="sample model reaches 60.1 % test accuracy, a tuned two-layer Transformer 68.8 %",
           value=_LADDER,
-          holds=lambda v: v == [0.585, 0.692, 0.747, 0.857], why="the README's measured ladder"),
+          holds=lambda v: v == [0.601, 0.688, 0.729, 0.863], why="the README's ladder: mean test accuracy per configuration"),
     Claim(says="The attention layer's output at $t$ depends on every input frame",
           value="int((D_attn > 1e-7).all(dim=1).sum())",
           holds=lambda v: v == 60, why="output frames that depend on all 60 input frames"),
@@ -141,7 +141,7 @@ CLAIMS = [
     Claim(says="the band widens to $|t - s| \\le 14$ (29 frames)",
           value="int((dependence(lambda x: depthwise(depthwise(x.T[None]))[0].T, x_demo)[30] > 0).sum())",
           holds=lambda v: v == 29, why="input frames output frame 30 depends on, two stacked k = 15 convolutions (exercise 3's answer)"),
-    Claim(says="the sample model 58.5 %, a tuned Transformer 69.2 %, the Conformer 74.7 %",
+    Claim(says="the sample model 60.1 %, a tuned Transformer 68.8 %,",
           value=_LADDER,
-          holds=lambda v: v == [0.585, 0.692, 0.747, 0.857], why="the README's measured ladder (exercise 6's answer)"),
+          holds=lambda v: v == [0.601, 0.688, 0.729, 0.863], why="the README's ladder means (exercise 6's answer)"),
 ]
