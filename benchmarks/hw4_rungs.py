@@ -21,8 +21,8 @@ configuration's lowest run above the highest run of the one below, and no run re
 next configuration's rung). ``tests/test_ladder.py`` checks all of that against the runs kept in
 ``benchmarks/results/hw4_rungs.csv``.
 
-A run takes 4-17 minutes on one core of the 2-core development machine (Simple fastest, the
-Conformers slowest; 1.5-2x more when the machine is shared), so a matrix is long: ``--csv``
+A run took 4-19 minutes on the 2-core development machine, two runs at a time (Simple fastest,
+Boss slowest; the README's table has each configuration's times), so a matrix is long: ``--csv``
 appends each run as it finishes, and separate invocations (for example one per core, each with
 one thread) can write separate files that are concatenated and read back with ``--from-csv``.
 """

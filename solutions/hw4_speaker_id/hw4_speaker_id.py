@@ -638,10 +638,10 @@ if model is not None:
 # **Rung Medium** (2 points): the test accuracy of your `predictions.csv` is at least **0.63** (a tuned Transformer: two layers, four heads). The course trained this configuration with seeds 0, 1, 2 on 1, 2 and 4 threads: it scored 0.655–0.723 over 5 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] task: predictions_strong (2 points)
-# **Rung Strong** (2 points): the test accuracy of your `predictions.csv` is at least **0.68** (two of your Conformer blocks, mean pooling, a softmax head). The course trained this configuration with seeds 0, 1, 2 on 1 and 2 threads: it scored 0.708–0.750 over 4 runs, and the rung sits 0.02 or more below the lowest.
+# **Rung Strong** (2 points): the test accuracy of your `predictions.csv` is at least **0.68** (two of your Conformer blocks, mean pooling, a softmax head). The course trained this configuration with seeds 0, 1, 2 on 1, 2 and 4 threads: it scored 0.708–0.750 over 5 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] task: predictions_boss (2 points)
-# **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.83** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above). The course trained this configuration with seeds 0, 1, 2 on 1 and 2 threads: it scored 0.857–0.872 over 4 runs, and the rung sits 0.02 or more below the lowest.
+# **Rung Boss** (2 points): the test accuracy of your `predictions.csv` is at least **0.83** (the same Conformer with your self-attention pooling and AM-softmax: the defaults above). The course trained this configuration with seeds 0, 1, 2 on 1, 2 and 4 threads: it scored 0.857–0.872 over 5 runs, and the rung sits 0.02 or more below the lowest.
 
 # %% [markdown] locked: part7
 # ## Part 7. Report (13 points, graded by hand)
