@@ -127,7 +127,7 @@ PREDICTION_TASKS = {
         "predictions.csv", (
             Rung("predictions_simple", "Simple", 0.56, 2.0),    # runs 0.585-0.625 (original course: 0.60824)
             Rung("predictions_medium", "Medium", 0.63, 2.0),    # runs 0.655-0.723 (original course: 0.70375)
-            Rung("predictions_strong", "Strong", 0.68, 2.0),    # runs 0.708-0.750 (original course: 0.77750)
+            Rung("predictions_strong", "Strong", 0.74, 2.0),    # runs 0.762-0.772 (original course: 0.77750)
             Rung("predictions_boss", "Boss", 0.83, 2.0),        # runs 0.857-0.872 (original course: 0.86500)
         ),
         aliases=("output.csv",),                                # the original course's name

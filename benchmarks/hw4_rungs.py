@@ -16,9 +16,10 @@ The first table gives per configuration the mean, minimum, maximum, spread (max 
 standard deviation of test accuracy, the rung of ``autograder/course.py``, how far the lowest
 run is above it, the fair rung (``MARGIN`` = 0.02 below the lowest run, rounded down to 0.01:
 what the course's rungs are set to) and how many runs reach the rung; the second, each thread
-count's runs and mean training time; then whether the ladder's order holds on every run (each
-configuration's lowest run above the highest run of the one below, and no run reaching the
-next configuration's rung). ``tests/test_ladder.py`` checks all of that against the runs kept in
+count's runs and mean training time; the configurations without a rung (the Conformer alone,
+and with AM-softmax only: what one Boss part adds), where the CSV has them; then whether the
+ladder's order holds on every run (each configuration's lowest run above the highest run of the
+one below, and no run reaching the next configuration's rung). ``tests/test_ladder.py`` checks all of that against the runs kept in
 ``benchmarks/results/hw4_rungs.csv``.
 
 A run took 4-19 minutes on the 2-core development machine, two runs at a time (Simple fastest,
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from speaker_ladder import PARTS, SOLUTION, dataset_paths, make_model  # noqa: E402
+from speaker_ladder import CONFIGS, PARTS, SOLUTION, dataset_paths, make_model  # noqa: E402
 from tables import print_table  # noqa: E402
 from autograder.course import PREDICTION_TASKS  # noqa: E402
 from autograder.notebooks import reference_namespace  # noqa: E402
@@ -107,6 +108,17 @@ def summary_rows(runs: list[dict]) -> list[tuple]:
     return rows
 
 
+def unranked_rows(runs: list[dict]) -> list[tuple]:
+    """The configurations without a rung (``speaker_ladder.CONFIGS``: what one Boss part adds on
+    its own): runs, mean, min and max test accuracy."""
+    rows = []
+    for name in CONFIGS:
+        acc = [float(r["test_acc"]) for r in runs if r["config"] == name]
+        if name not in RUNGS and acc:
+            rows.append((name, str(len(acc)), f"{statistics.mean(acc):.3f}", f"{min(acc):.3f}", f"{max(acc):.3f}"))
+    return rows
+
+
 def ladder_problems(runs: list[dict]) -> list[str]:
     """Where the ladder is not honest: a configuration whose lowest run is not above every run of
     the configuration below it, or a rung reached by a run of the configuration below it."""
@@ -138,6 +150,10 @@ def report(runs: list[dict], markdown: bool) -> None:
                  f"rung at {MARGIN} below lowest", "runs reaching it"), summary_rows(runs), markdown)
     print()
     print_table(("config", "threads", "seeds", "test acc", "train s (mean)"), per_thread_rows(runs), markdown)
+    unranked = unranked_rows(runs)
+    if unranked:
+        print("\nwithout a rung:\n")
+        print_table(("config", "runs", "mean test acc", "min", "max"), unranked, markdown)
     problems = ladder_problems(runs)
     print("\nladder order: " + ("holds on every run" if not problems else "; ".join(problems)))
 
@@ -165,9 +181,9 @@ def main(argv=None) -> int:
     if data is None:
         return 2
     configs = [c for c in args.configs.split(",") if c]
-    unknown = [c for c in configs if c not in RUNGS]
+    unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
-        print(f"error: unknown configuration(s) {unknown}; expected some of {sorted(RUNGS)}", file=sys.stderr)
+        print(f"error: unknown configuration(s) {unknown}; expected some of {', '.join(CONFIGS)}", file=sys.stderr)
         return 2
     parts = reference_namespace(SOLUTION, PARTS)
     dataset = SpeakerDataset(data)

@@ -3,12 +3,14 @@
     .venv/bin/python benchmarks/speaker_ladder.py [--data data/speakers] [--steps 2500] [--markdown]
 
 Simple = the course's sample model (Transformer encoder layer, mean pooling, softmax head);
-Medium = that Transformer tuned (two layers, four heads); Strong = Conformer blocks with mean
-pooling and a softmax head; Boss = the same Conformer with self-attention pooling and
-AM-softmax. Every configuration gets the same recipe (steps, batch 32, AdamW 1e-3 with
-warm-up and cosine decay, validation every 250 steps on whole utterances, best checkpoint),
-so the table compares models, not effort. The Conformer parts are the hw4 reference answers,
-taken from ``solutions/hw4_speaker_id/hw4_speaker_id.py`` (one copy of the answers).
+Medium = that Transformer tuned (two layers, four heads); Strong = Conformer blocks with
+self-attention pooling and a softmax head; Boss = the same Conformer with self-attention pooling
+and AM-softmax. Two configurations without a rung show what each Boss part adds on its own:
+``conformer`` (the Conformer blocks with mean pooling and a softmax head, the Strong of the
+first rungs) and ``conformer_ams`` (mean pooling and AM-softmax). Every configuration gets the
+same recipe (steps, batch 32, AdamW 1e-3 with warm-up and cosine decay, validation every 250
+steps on whole utterances, best checkpoint), so the table compares models, not effort. The
+Conformer parts are the hw4 reference answers, taken from ``solutions/hw4_speaker_id/hw4_speaker_id.py`` (one copy of the answers).
 
 Accuracy is measured on the hidden test utterances (``<data>-answers.csv``), exactly as the
 grader measures a student's ``predictions.csv``. Training time is wall-clock on this machine
@@ -38,21 +40,26 @@ from coursekit.speakers import default_answers_path  # noqa: E402
 
 SOLUTION = ROOT / "solutions" / "hw4_speaker_id" / "hw4_speaker_id.py"
 PARTS = ("ConformerFeedForward", "ConformerConvModule", "ConformerBlock", "SelfAttentionPooling", "AMSoftmax")
+CONFIGS = ("simple", "medium", "strong", "boss", "conformer", "conformer_ams")
 ORIGINAL_THRESHOLDS = {"simple": 0.61, "medium": 0.70, "strong": 0.78, "boss": 0.865}   # ML2022 HW4, public
 
 
 def make_model(name: str, n_speakers: int, parts: dict) -> torch.nn.Module:
     conformer = dict(d_model=80, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=15, dropout=0.1)
+    block, pooling, margin = parts["ConformerBlock"], parts["SelfAttentionPooling"], parts["AMSoftmax"]
     if name == "simple":
         return sample_model(n_speakers)
     if name == "medium":
         return sample_model(n_speakers, d_model=80, nhead=4, dim_feedforward=256, num_layers=2)
     if name == "strong":
-        return conformer_classifier(n_speakers, parts["ConformerBlock"], **conformer)
+        return conformer_classifier(n_speakers, block, pooling, None, **conformer)
     if name == "boss":
-        return conformer_classifier(n_speakers, parts["ConformerBlock"], parts["SelfAttentionPooling"],
-                                    parts["AMSoftmax"], **conformer)
-    raise ValueError(f"unknown configuration {name!r}; expected simple, medium, strong or boss")
+        return conformer_classifier(n_speakers, block, pooling, margin, **conformer)
+    if name == "conformer":                 # no rung: the Conformer alone (mean pooling, softmax head)
+        return conformer_classifier(n_speakers, block, None, None, **conformer)
+    if name == "conformer_ams":             # no rung: mean pooling with AM-softmax
+        return conformer_classifier(n_speakers, block, None, margin, **conformer)
+    raise ValueError(f"unknown configuration {name!r}; expected one of {', '.join(CONFIGS)}")
 
 
 def dataset_paths(data: Path | None, answers: Path | None) -> tuple[Path | None, Path | None]:
@@ -106,7 +113,8 @@ def main(argv=None) -> int:
     header = ("config", "params", "steps", "train s", "predict s", "valid acc", "best step", "test acc",
               "original threshold")
     lines = [(r[0], f"{r[1]:,}", str(r[2]), f"{r[3]:.0f}", f"{r[4]:.1f}", f"{r[5]:.3f}", str(r[6]),
-              f"{r[7]:.3f}", f"{ORIGINAL_THRESHOLDS[r[0]]:.3f}") for r in rows]
+              f"{r[7]:.3f}", f"{ORIGINAL_THRESHOLDS[r[0]]:.3f}" if r[0] in ORIGINAL_THRESHOLDS else "-")
+             for r in rows]
     print_table(header, lines, args.markdown)
     return 0
 

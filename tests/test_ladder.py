@@ -82,3 +82,21 @@ def test_ladder_problems_finds_overlapping_configurations():
     overlap = apart + [run("medium", 0.76)]
     assert any("strong's lowest run 0.750 is not above medium's highest 0.760" in p
                for p in hw4_rungs.ladder_problems(overlap))
+
+
+def test_the_readme_model_table_counts_each_configuration_s_parameters():
+    """The README's model table names every configuration `speaker_ladder.make_model` builds,
+    with its parameter count for the default dataset's speakers."""
+    from speaker_ladder import CONFIGS, PARTS, SOLUTION, make_model
+    from autograder.notebooks import reference_namespace
+    from coursekit.speaker_models import count_parameters
+    from coursekit.speakers import DEFAULT_SPEAKERS
+    parts = reference_namespace(SOLUTION, PARTS)
+    rows = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 4:
+            rows[cells[0].removesuffix(" (no rung)").lower()] = cells
+    for name in CONFIGS:
+        assert name in rows, f"README's model table has no row for {name}"
+        assert rows[name][2] == f"{count_parameters(make_model(name, DEFAULT_SPEAKERS, parts)):,}", name

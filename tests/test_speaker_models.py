@@ -135,18 +135,19 @@ def test_full_length_evaluation_with_masks_equals_one_utterance_at_a_time(tiny_d
 
 
 def _ladder_models(ref, n_speakers: int = 5) -> dict:
-    """The README ladder's four configurations (benchmarks/speaker_ladder.py), small."""
+    """The README ladder's configurations (benchmarks/speaker_ladder.py), small."""
     conformer = dict(d_model=16, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=5, dropout=0.1)
     return {
         "simple": sample_model(n_speakers, d_model=16, nhead=2, dim_feedforward=32),
         "medium": sample_model(n_speakers, d_model=16, nhead=4, dim_feedforward=32, num_layers=2),
-        "strong": conformer_classifier(n_speakers, ref["ConformerBlock"], **conformer),
+        "strong": conformer_classifier(n_speakers, ref["ConformerBlock"], ref["SelfAttentionPooling"], **conformer),
+        "conformer": conformer_classifier(n_speakers, ref["ConformerBlock"], **conformer),
         "boss": conformer_classifier(n_speakers, ref["ConformerBlock"], ref["SelfAttentionPooling"],
                                      ref["AMSoftmax"], **conformer),
     }
 
 
-@pytest.mark.parametrize("config", ["simple", "medium", "strong", "boss"])
+@pytest.mark.parametrize("config", ["simple", "medium", "strong", "conformer", "boss"])
 def test_batched_evaluation_is_exact_for_every_ladder_configuration(ref, config):
     """Utterances of different lengths padded into one batch give the logits each gives alone
     (eval mode, random weights and batch-norm statistics): no padded frame reaches a real one."""
