@@ -136,7 +136,8 @@ def _predictions(task: PredictionTask, sub: intake.Submission, answers_path: Pat
     score = task.hook("score")
     if name is None:
         found = ", ".join(sorted(sub.files)) or "nothing"
-        why = (f"No {task.filename} was submitted next to the notebook (the folder has: {found}). "
+        also = f" (or {' or '.join(task.aliases)})" if task.aliases else ""
+        why = (f"No {task.filename}{also} was submitted next to the notebook (the folder has: {found}). "
                f"Run the notebook's last cells to write it, and hand it in with the notebook.")
     else:
         fd, tmp = tempfile.mkstemp(dir=scratch, suffix=".csv")

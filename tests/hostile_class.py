@@ -52,7 +52,8 @@ class Attack:
     assignment: str = HW
     target: str = TARGET
     says: tuple[str, ...] = ()
-    never: tuple[str, ...] = ()
+    never: tuple[str, ...] = ()         # not in the page's text
+    never_in_html: tuple[str, ...] = () # not in the page's HTML (markup shown as text is fine)
     sandbox_only: bool = False          # meaningful (and safe to run) only inside the sandbox
     predictions_zero: bool = False      # hw4: the prediction points must be 0
 
@@ -305,6 +306,24 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
         attack("link_predictions_to_passwd", "leak", "predictions.csv is a link to /etc/passwd (a grader that follows "
                "it shows the first line in the feedback)", "zero", assignment=HW4, says=("link",),
                never=("root:x:0",), predictions_zero=True)
+        p = submitted / "output_csv_markup" / HW4
+        p.mkdir(parents=True)
+        shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+        (p / "output.csv").write_text('Id,Category\n<script>alert(1)</script>,=HYPERLINK("http://x";"y")\n'
+                                      '<img src=x onerror=alert(2)>.pt,<b onmouseover=alert(3)>x</b>\n')
+        attack("output_csv_markup", "leak", "output.csv (the original course's name) whose Ids and categories are "
+               "markup and a spreadsheet formula, echoed by the near-miss messages", "zero", assignment=HW4,
+               says=("none of its 2 Ids", "<script>alert(1)</script>"),
+               never_in_html=("<script>alert", "<img src=x", "<b onmouseover"),
+               predictions_zero=True)
+        p = submitted / "links_under_both_names" / HW4
+        p.mkdir(parents=True)
+        shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+        os.symlink(answers_csv, p / "predictions.csv")
+        os.symlink("/etc/passwd", p / "output.csv")
+        attack("links_under_both_names", "leak", "predictions.csv links to the hidden labels and output.csv to "
+               "/etc/passwd (a grader that falls back to the other name must not follow either)", "zero",
+               assignment=HW4, says=("output.csv is a symbolic link",), never=("root:x:0",), predictions_zero=True)
         p = submitted / "predictions_huge_field" / HW4
         p.mkdir(parents=True)
         shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")

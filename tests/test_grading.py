@@ -179,7 +179,7 @@ def test_hw4_missing_or_malformed_predictions_score_zero_with_a_reason(graded):
     rungs = [r.grade_id for r in PREDICTION_TASKS[HW4].rungs]
     cy = graded[HW4].scores[("cy_untouched", HW4)]
     assert all(cy[g][0] == 0 for g in rungs)
-    assert "No predictions.csv was submitted" in graded[HW4].feedback("cy_untouched", HW4)
+    assert "No predictions.csv (or output.csv) was submitted" in graded[HW4].feedback("cy_untouched", HW4)
     bad = graded[HW4].scores[("bad_predictions", HW4)]
     assert all(bad[g][0] == 0 for g in rungs)
     assert all(s == m for g, (s, m) in bad.items() if g.startswith("test_"))   # the notebook keeps its points

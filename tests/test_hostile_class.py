@@ -71,9 +71,11 @@ def test_no_cheat_rewarded_no_correct_answer_punished(hostile, kind):
 def test_feedback_says_what_happened_and_leaks_nothing(hostile, kind):
     problems = []
     for a in [a for a in hostile.attacks if a.kind == kind]:
-        page = text_of(feedback(hostile, a))
+        raw = feedback(hostile, a)
+        page = text_of(raw)
         problems += [f"{a.sid}: feedback lacks {s!r}" for s in a.says if s not in page]
         problems += [f"{a.sid}: feedback shows {s!r}" for s in a.never if s in page]
+        problems += [f"{a.sid}: feedback's HTML has {s!r}" for s in a.never_in_html if s in raw]
     assert not problems, "\n".join(problems)
 
 
