@@ -19,8 +19,8 @@ what the course's rungs are set to) and how many runs reach the rung; the second
 count's runs and mean training time; the configurations without a rung (the Conformer alone,
 and with AM-softmax only: what one Boss part adds), where the CSV has them; then whether the
 ladder's order holds on every run (each configuration's lowest run above the highest run of the
-one below, and no run reaching the next configuration's rung). ``tests/test_ladder.py`` checks all of that against the runs kept in
-``benchmarks/results/hw4_rungs.csv``.
+one below, and no run reaching the next configuration's rung). ``tests/test_ladder.py`` checks
+all of that against the runs kept in ``benchmarks/results/hw4_rungs.csv``.
 
 A run took 4-19 minutes on the 2-core development machine, two runs at a time (Simple fastest,
 Boss slowest; the README's table has each configuration's times), so a matrix is long: ``--csv``

@@ -174,7 +174,7 @@ def test_a_prediction_task_s_file_under_an_alias_and_its_problems(tmp_path):
 
     scores, page = _graded({"notes.txt": b"0.9"}, tmp_path)
     assert scores == {"toy_low": (0.0, 1.0), "toy_high": (0.0, 2.0)}
-    assert "No guess.txt was submitted" in page and "notes.txt" in page
+    assert "No guess.txt (or old_guess.txt) was submitted" in page and "notes.txt" in page
 
     CALLS.clear()
     scores, page = grade._predictions(TOY, Submission("s", "toy_hw", {"guess.txt": b"0.9"}), None, tmp_path)
