@@ -10,7 +10,8 @@ and AM-softmax. Two configurations without a rung show what each Boss part adds 
 first rungs) and ``conformer_ams`` (mean pooling and AM-softmax). Every configuration gets the
 same recipe (steps, batch 32, AdamW 1e-3 with warm-up and cosine decay, validation every 250
 steps on whole utterances, best checkpoint), so the table compares models, not effort. The
-Conformer parts are the hw4 reference answers, taken from ``solutions/hw4_speaker_id/hw4_speaker_id.py`` (one copy of the answers).
+Conformer parts are the hw4 reference answers, taken from
+``solutions/hw4_speaker_id/hw4_speaker_id.py`` (one copy of the answers).
 
 Accuracy is measured on the hidden test utterances (``<data>-answers.csv``), exactly as the
 grader measures a student's ``predictions.csv``. Training time is wall-clock on this machine
@@ -44,13 +45,16 @@ CONFIGS = ("simple", "medium", "strong", "boss", "conformer", "conformer_ams")
 ORIGINAL_THRESHOLDS = {"simple": 0.61, "medium": 0.70, "strong": 0.78, "boss": 0.865}   # ML2022 HW4, public
 
 
-def make_model(name: str, n_speakers: int, parts: dict) -> torch.nn.Module:
-    conformer = dict(d_model=80, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=15, dropout=0.1)
+def make_model(name: str, n_speakers: int, parts: dict, d_model: int = 80, dim_feedforward: int = 256,
+               kernel_size: int = 15) -> torch.nn.Module:
+    """Configuration ``name`` (one of CONFIGS) built from ``parts``; the sizes are the ladder's
+    unless a test asks for a small copy."""
+    conformer = dict(d_model=d_model, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=kernel_size, dropout=0.1)
     block, pooling, margin = parts["ConformerBlock"], parts["SelfAttentionPooling"], parts["AMSoftmax"]
     if name == "simple":
-        return sample_model(n_speakers)
+        return sample_model(n_speakers, d_model=d_model, nhead=2, dim_feedforward=dim_feedforward)
     if name == "medium":
-        return sample_model(n_speakers, d_model=80, nhead=4, dim_feedforward=256, num_layers=2)
+        return sample_model(n_speakers, d_model=d_model, nhead=4, dim_feedforward=dim_feedforward, num_layers=2)
     if name == "strong":
         return conformer_classifier(n_speakers, block, pooling, None, **conformer)
     if name == "boss":

@@ -105,6 +105,14 @@ def _first_own(nb, source: str):
     return nb
 
 
+def _hw4_folder(root: Path, submitted: Path, sid: str) -> Path:
+    """``sid``'s hw4 folder with the released (blank) notebook in it, for a predictions-file attack."""
+    p = submitted / sid / HW4
+    p.mkdir(parents=True)
+    shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+    return p
+
+
 def _write(submitted: Path, sid: str, hw: str, nb=None, name: str | None = None, text: str | bytes | None = None) -> Path:
     path = submitted / sid / hw / (name or f"{hw}.ipynb")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -297,18 +305,14 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
 
     if answers_csv is not None:
         for sid, target in (("link_predictions_to_labels", answers_csv), ("link_predictions_to_passwd", Path("/etc/passwd"))):
-            p = submitted / sid / HW4
-            p.mkdir(parents=True)
-            shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+            p = _hw4_folder(root, submitted, sid)
             os.symlink(target, p / "predictions.csv")
         attack("link_predictions_to_labels", "blank", "predictions.csv is a link to the hidden labels", "zero",
                assignment=HW4, says=("link",), predictions_zero=True)
         attack("link_predictions_to_passwd", "leak", "predictions.csv is a link to /etc/passwd (a grader that follows "
                "it shows the first line in the feedback)", "zero", assignment=HW4, says=("link",),
                never=("root:x:0",), predictions_zero=True)
-        p = submitted / "output_csv_markup" / HW4
-        p.mkdir(parents=True)
-        shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+        p = _hw4_folder(root, submitted, "output_csv_markup")
         (p / "output.csv").write_text('Id,Category\n<script>alert(1)</script>,=HYPERLINK("http://x";"y")\n'
                                       '<img src=x onerror=alert(2)>.pt,<b onmouseover=alert(3)>x</b>\n')
         attack("output_csv_markup", "leak", "output.csv (the original course's name) whose Ids and categories are "
@@ -316,23 +320,17 @@ def build(root: Path, submitted: Path, answers_csv: Path | None = None, sandboxe
                says=("none of its 2 Ids", "<script>alert(1)</script>"),
                never_in_html=("<script>alert", "<img src=x", "<b onmouseover"),
                predictions_zero=True)
-        p = submitted / "links_under_both_names" / HW4
-        p.mkdir(parents=True)
-        shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+        p = _hw4_folder(root, submitted, "links_under_both_names")
         os.symlink(answers_csv, p / "predictions.csv")
         os.symlink("/etc/passwd", p / "output.csv")
         attack("links_under_both_names", "leak", "predictions.csv links to the hidden labels and output.csv to "
                "/etc/passwd (a grader that falls back to the other name must not follow either)", "zero",
                assignment=HW4, says=("output.csv is a symbolic link",), never=("root:x:0",), predictions_zero=True)
-        p = submitted / "predictions_huge_field" / HW4
-        p.mkdir(parents=True)
-        shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+        p = _hw4_folder(root, submitted, "predictions_huge_field")
         (p / "predictions.csv").write_text("Id,Category\n" + "x" * 300_000 + ",spk\n")
         attack("predictions_huge_field", "crash", "predictions.csv with a field over the csv module's limit", "zero",
                assignment=HW4, says=("could not be scored",), predictions_zero=True)
-        p = submitted / "predictions_40mb" / HW4
-        p.mkdir(parents=True)
-        shutil.copy(root / "assignments" / HW4 / f"{HW4}.ipynb", p / f"{HW4}.ipynb")
+        p = _hw4_folder(root, submitted, "predictions_40mb")
         with open(p / "predictions.csv", "w") as f:
             f.write("Id,Category\n")
             row = "uttr-" + "0" * 40 + ".pt,id10001\n"

@@ -23,7 +23,10 @@ from coursekit.speakers import default_answers_path, generate_dataset, hidden_an
 
 from conftest import ROOT
 
-PARTS = ("ConformerFeedForward", "ConformerConvModule", "ConformerBlock", "SelfAttentionPooling", "AMSoftmax")
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import speaker_ladder  # noqa: E402  (the ladder's configurations, one definition)
+
+PARTS = speaker_ladder.PARTS
 
 
 @pytest.fixture(scope="module")
@@ -134,25 +137,12 @@ def test_full_length_evaluation_with_masks_equals_one_utterance_at_a_time(tiny_d
     assert batched == pytest.approx(one_by_one)
 
 
-def _ladder_models(ref, n_speakers: int = 5) -> dict:
-    """The README ladder's configurations (benchmarks/speaker_ladder.py), small."""
-    conformer = dict(d_model=16, num_blocks=2, nhead=2, ff_expansion=2, kernel_size=5, dropout=0.1)
-    return {
-        "simple": sample_model(n_speakers, d_model=16, nhead=2, dim_feedforward=32),
-        "medium": sample_model(n_speakers, d_model=16, nhead=4, dim_feedforward=32, num_layers=2),
-        "strong": conformer_classifier(n_speakers, ref["ConformerBlock"], ref["SelfAttentionPooling"], **conformer),
-        "conformer": conformer_classifier(n_speakers, ref["ConformerBlock"], **conformer),
-        "boss": conformer_classifier(n_speakers, ref["ConformerBlock"], ref["SelfAttentionPooling"],
-                                     ref["AMSoftmax"], **conformer),
-    }
-
-
-@pytest.mark.parametrize("config", ["simple", "medium", "strong", "conformer", "boss"])
+@pytest.mark.parametrize("config", speaker_ladder.CONFIGS)
 def test_batched_evaluation_is_exact_for_every_ladder_configuration(ref, config):
     """Utterances of different lengths padded into one batch give the logits each gives alone
     (eval mode, random weights and batch-norm statistics): no padded frame reaches a real one."""
     torch.manual_seed(1)
-    model = _ladder_models(ref)[config].eval()
+    model = speaker_ladder.make_model(config, 5, ref, d_model=16, dim_feedforward=32, kernel_size=5).eval()   # small
     for m in model.modules():
         if isinstance(m, nn.BatchNorm1d):                         # statistics other than 0 and 1
             m.running_mean.normal_()
